@@ -1,0 +1,183 @@
+"""The `archiver` command line (click). User mistakes end in one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archiver import __version__
+from archiver.config import ConfigError
+from archiver.index import Index, IndexUnavailable, SearchError
+from archiver.profiles import (
+    ProfileError,
+    SiteProfile,
+    load_profile,
+    profile_for_target,
+    profile_for_urls,
+)
+
+ARCHIVE_OPTION = click.option(
+    "--archive", type=click.Path(file_okay=False, path_type=Path), default=Path("archive"),
+    show_default=True, help="Archive directory (warcs/, index.db, logs/).")
+
+# The demo site is our own, on loopback: no need to be gentle with it.
+DEMO_OVERRIDES = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False",
+                  "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}
+
+
+def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the archiver's own error types into one clear line and exit status 2."""
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, ProfileError, IndexUnavailable, SearchError) as exc:
+            click.echo(f"archiver: error: {exc}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    overrides = {}
+    for value in values:
+        name, sep, setting = value.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {value!r}", param_hint="-s")
+        overrides[name.strip()] = setting
+    return overrides
+
+
+@click.group()
+@click.version_option(__version__, prog_name="archiver")
+def cli() -> None:
+    """digest-archiver: crawl digest and news sites into WARC files and a searchable index."""
+
+
+def _summary(result: Any, elapsed: float) -> None:
+    from archiver.runner import warc_files
+
+    stats, cfg = result.stats, result.config
+    files = warc_files(cfg.archive_dir)
+    size = sum(f.stat().st_size for f in files)
+    articles = 0
+    if cfg.index_path.exists():
+        index = Index(cfg.index_path, create=False)
+        articles = index.count()
+        index.close()
+    errors = stats.get("log_count/ERROR", 0)
+    click.echo(f"Crawl {stats.get('finish_reason', 'unknown')} in {elapsed:.1f} s")
+    click.echo(f"  pages fetched:    {stats.get('downloader/response_count', 0)}")
+    click.echo(f"  articles indexed: {articles}")
+    click.echo(f"  WARC files:       {len(files)} ({size / 1e6:.2f} MB) in {cfg.warc_dir}")
+    click.echo(f"  index:            {cfg.index_path}")
+    click.echo(f"  errors:           {errors}")
+    click.echo(f"  log:              {result.log_file}")
+    click.echo("Search it:")
+    click.echo(f"  archiver search 'Klaipeda' --archive {cfg.archive_dir}")
+    click.echo(f"  archiver serve --archive {cfg.archive_dir}   "
+               "(Datasette on http://127.0.0.1:8001/)")
+
+
+def _crawl(sites: list[SiteProfile], archive: Path, overrides: dict[str, str]) -> None:
+    from archiver.runner import run_crawl
+
+    started = time.monotonic()
+    result = run_crawl(sites, archive, overrides)
+    _summary(result, time.monotonic() - started)
+    if not result.ok:
+        click.echo(f"archiver: crawl did not finish cleanly; see {result.log_file}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--feed", "feeds", multiple=True, metavar="URL", help="Crawl this RSS/Atom feed.")
+@click.option("--sitemap", "sitemaps", multiple=True, metavar="URL", help="Crawl this sitemap.")
+@click.option("--profile", "profiles", multiple=True, metavar="FILE",
+              help="A site profile TOML file of your own.")
+@ARCHIVE_OPTION
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Override a Scrapy or ARCHIVER_* setting (as `scrapy crawl -s`).")
+@friendly
+def crawl(targets: tuple[str, ...], feeds: tuple[str, ...], sitemaps: tuple[str, ...],
+          profiles: tuple[str, ...], archive: Path, settings: tuple[str, ...]) -> None:
+    """Crawl TARGETs: home URLs (https://site/) or built-in profile names (belarusdigest)."""
+    overrides = parse_overrides(settings)
+    sites = [profile_for_target(t) for t in targets]
+    sites += [load_profile(p) for p in profiles]
+    if feeds or sitemaps:
+        sites.append(profile_for_urls(list(feeds), list(sitemaps)))
+    if not sites:
+        raise click.UsageError("give at least one TARGET, --feed, --sitemap or --profile")
+    _crawl(sites, archive, overrides)
+
+
+@cli.command()
+@ARCHIVE_OPTION
+@friendly
+def demo(archive: Path) -> None:
+    """Serve the bundled demo site on 127.0.0.1 and crawl it into the archive."""
+    from archiver.demosite import DemoServer
+
+    with DemoServer() as server:
+        click.echo(f"Demo site (a Belarus Digest look-alike) serving at {server.url}")
+        _crawl([profile_for_target(server.url)], archive, dict(DEMO_OVERRIDES))
+
+
+@cli.command()
+@click.argument("query")
+@ARCHIVE_OPTION
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per result.")
+@friendly
+def search(query: str, archive: Path, limit: int, as_json: bool) -> None:
+    """Full-text search (FTS5 syntax: "a phrase", AND/OR/NOT, prefix*), ranked by bm25."""
+    index = Index(archive / "index.db", create=False)
+    try:
+        rows = index.search(query, limit=limit)
+    finally:
+        index.close()
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no results", err=True)
+        return
+    for n, row in enumerate(rows, 1):
+        date = (row["date_published"] or "")[:10]
+        click.echo(f"{n}. {row['title']} ({date}) — {', '.join(row['authors'])}")
+        click.echo(f"   {row['url']}")
+        click.echo(f"   {' '.join(row['snippet'].split())}")
+
+
+@cli.command()
+@ARCHIVE_OPTION
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@friendly
+def serve(archive: Path, port: int, host: str) -> None:
+    """Open the archive's index in Datasette, articles searchable."""
+    db = archive / "index.db"
+    Index(db, create=False).close()  # a clear error if missing or foreign
+    metadata = resources.files("archiver").joinpath("datasette/metadata.json")
+    with resources.as_file(metadata) as metadata_path:
+        args = [sys.executable, "-m", "datasette", "serve", str(db), "--host", host,
+                "--port", str(port), "--metadata", str(metadata_path)]
+        try:
+            sys.exit(subprocess.call(args))
+        except KeyboardInterrupt:
+            sys.exit(0)
+
+
+def main() -> None:  # pragma: no cover - `python -m archiver`
+    cli()

@@ -1,0 +1,34 @@
+"""Plain data passed between the crawler, the WARC writer and the index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CaptureRef:
+    """Where one HTTP response lives in the WARC files: enough to fetch the exact record."""
+
+    url: str
+    warc_file: str  # final file name (without the `.open` suffix used while writing)
+    offset: int  # byte offset of the response record's gzip member
+    length: int  # compressed length of that member
+    record_id: str  # <urn:uuid:...>
+    payload_digest: str  # sha1:BASE32 of the entity body, content-encoding kept
+    fetched_at: str  # WARC-Date, ISO-8601 UTC
+    status: int
+    mime_type: str
+
+
+@dataclass
+class ArticleItem:
+    """A fetched page the spider believes is an article, before extraction."""
+
+    url: str
+    html: bytes  # decoded (content-encoding removed) body
+    capture: CaptureRef
+    site: str
+    source: dict[str, str] = field(default_factory=dict)  # how it was found
+    hints: dict[str, Any] = field(default_factory=dict)  # feed/sitemap facts (dates, title)
+    extracted: Any = None  # archiver.extraction.Extracted, set by ExtractPipeline

@@ -1,0 +1,97 @@
+"""Run one crawl in this process with the project's settings (Scrapy glue).
+
+`run_crawl` is what `archiver crawl` and `archiver demo` call: it layers the
+user's `-s NAME=VALUE` overrides on `archiver.settings`, validates them,
+sends the log to `DIR/logs/crawl-<time>.log`, runs the `digest` spider over
+the given site profiles and returns the crawl's stats.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from archiver.config import ArchiverConfig, ConfigError
+from archiver.profiles import SiteProfile
+from archiver.warc import OPEN_SUFFIX
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlResult:
+    stats: dict[str, Any]
+    log_file: Path
+    config: ArchiverConfig
+
+    @property
+    def ok(self) -> bool:
+        return (self.stats.get("finish_reason") == "finished"
+                and not self.stats.get("archiver/failure")
+                and self.stats.get("downloader/response_count", 0) > 0
+                and not self.stats.get("archiver/warc/write_error"))
+
+
+def project_settings(archive: Path | None, overrides: Mapping[str, str]) -> Settings:
+    settings = Settings()
+    settings.setmodule("archiver.settings", priority="project")
+    if archive is not None:
+        settings.set("ARCHIVER_ARCHIVE_DIR", str(archive), priority="cmdline")
+    for name, value in overrides.items():
+        settings.set(name, value, priority="cmdline")
+    return settings
+
+
+def prepare_archive(archive: Path) -> None:
+    """Create the archive folders; a clear ConfigError if that is impossible."""
+    try:
+        for sub in ("", "warcs", "logs"):
+            (archive / sub).mkdir(parents=True, exist_ok=True)
+        probe = archive / "logs" / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"archive directory {archive} is not writable: {exc.strerror}") from None
+
+
+def run_crawl(sites: list[SiteProfile], archive: Path | None,
+              overrides: Mapping[str, str] | None = None) -> CrawlResult:
+    settings = project_settings(archive, overrides or {})
+    config = ArchiverConfig.from_settings(settings)
+    prepare_archive(config.archive_dir)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_file = config.log_dir / f"crawl-{stamp}-{os.getpid()}.log"
+    if not settings.get("LOG_FILE"):
+        settings.set("LOG_FILE", str(log_file), priority="cmdline")
+    else:
+        log_file = Path(settings.get("LOG_FILE"))
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler("digest")
+    failures: list[str] = []
+
+    def failed(failure: Any) -> None:
+        logger.error("crawl failed: %s", failure.getTraceback())
+        failures.append(failure.getErrorMessage())
+
+    process.crawl(crawler, sites=sites).addErrback(failed)
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    if failures:
+        stats["archiver/failure"] = failures[0]
+    return CrawlResult(stats=stats, log_file=log_file, config=config)
+
+
+def warc_files(archive: Path) -> list[Path]:
+    folder = archive / "warcs"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.name.endswith(".warc.gz") or p.name.endswith(".warc.gz" + OPEN_SUFFIX))

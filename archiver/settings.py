@@ -1,0 +1,72 @@
+"""Scrapy project settings and every ARCHIVER_* default, in one place.
+
+`archiver crawl` and `scrapy crawl digest` both start from this module
+(scrapy.cfg points here). Every custom setting is validated by
+`archiver.config.ArchiverConfig.from_settings`; the README's settings table is
+checked against this file by the test suite.
+"""
+
+from __future__ import annotations
+
+from archiver import __version__
+
+BOT_NAME = "digest-archiver"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# --- Politeness (Scrapy's own machinery) -------------------------------------
+# Identify ourselves with a contact URL, obey robots.txt, stay gentle per host.
+USER_AGENT = (
+    f"digest-archiver/{__version__} (+https://github.com/digest-archiver/digest-archiver)"
+)
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+# AutoThrottle adapts the delay to the server's latency; DOWNLOAD_DELAY is its floor.
+DOWNLOAD_DELAY = 0.25
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+
+# --- Robustness ----------------------------------------------------------------
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+# 0 = no depth limit: links are only followed when they match the site profile's
+# article or listing patterns, which bounds the crawl.
+DEPTH_LIMIT = 0
+
+# --- Engine --------------------------------------------------------------------
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+EXTENSIONS = {
+    # Writes every HTTP exchange to WARC at `response_downloaded`.
+    "archiver.capture.WarcCapture": 0,
+    # Live progress line on a terminal, summary at the end.
+    "archiver.progress.Progress": 500,
+}
+ITEM_PIPELINES = {
+    "archiver.pipelines.ExtractPipeline": 300,
+    "archiver.pipelines.IndexPipeline": 800,
+}
+
+# --- digest-archiver -------------------------------------------------------------
+# Where WARCs (warcs/), the index (index.db) and logs (logs/) go.
+ARCHIVER_ARCHIVE_DIR = "archive"
+# WARC writing: the area cannot be switched off (WARC first, index second).
+ARCHIVER_WARC_PREFIX = "ARCHIVER"
+# Rotate to a new file once a file reaches this many bytes (never inside an exchange).
+ARCHIVER_WARC_MAX_SIZE = 1_000_000_000
+# Who runs the crawl: goes into every warcinfo record ("operator").
+ARCHIVER_WARC_OPERATOR = ""
+# Extraction: number of worker processes; 0 = one per core.
+ARCHIVER_EXTRACT_WORKERS = 0
+# Indexing into DIR/index.db; False crawls into WARC only (rebuild later with reindex).
+ARCHIVER_INDEX_ENABLED = True
+# Seconds between progress lines on a terminal; 0 disables live progress.
+ARCHIVER_PROGRESS_INTERVAL = 2.0

@@ -1,0 +1,259 @@
+"""Rotating, crash-safe WARC writer (no Scrapy here).
+
+One `WarcWriter` owns one file at a time, named
+`Prefix-Timestamp17-Serial-Pid~Host.warc.gz` (Heritrix' convention, so two
+processes never collide) and suffixed `.open` until it is closed. Every file
+starts with a warcinfo record; each record is its own gzip member; one HTTP
+exchange (response, request, metadata) is always written whole into one file,
+flushed, and the file rotates only between exchanges.
+
+The HTTP header block is written from the bytes we are given, not re-rendered
+by warcio (which would %-encode non-ASCII values), while warcio computes the
+block and payload digests. The clock and the record-id factory are injectable
+so records can be compared byte for byte in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import BinaryIO
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter as _WarcioWriter
+
+from archiver.items import CaptureRef
+
+logger = logging.getLogger(__name__)
+
+WARC_VERSION = "WARC/1.1"
+OPEN_SUFFIX = ".open"
+
+Clock = Callable[[], datetime]
+IdFactory = Callable[[], str]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def warc_date(moment: datetime) -> str:
+    """W3C-ISO8601 UTC with microseconds, as WARC/1.1 allows."""
+    return datetime_to_iso_date(moment.astimezone(UTC).replace(tzinfo=None), use_micros=True)
+
+
+def warc_filename(prefix: str, started: datetime, serial: int, pid: int, hostname: str) -> str:
+    started = started.astimezone(UTC)
+    stamp = started.strftime("%Y%m%d%H%M%S") + f"{started.microsecond // 1000:03d}"
+    host = "".join(c if c.isalnum() or c in ".-" else "_" for c in hostname) or "localhost"
+    return f"{prefix}-{stamp}-{serial:05d}-{pid}~{host}.warc.gz"
+
+
+@dataclass
+class HttpExchange:
+    """One HTTP request and its response, as sent and received."""
+
+    url: str
+    method: str
+    request_target: str  # path and query as sent, e.g. "/story/x/?p=1"
+    request_headers: list[tuple[bytes, bytes]]
+    request_body: bytes
+    protocol: str  # "HTTP/1.1"
+    status: int
+    reason: str
+    response_headers: list[tuple[bytes, bytes]]
+    body: bytes  # transfer-decoded, content-encoding kept
+    fetched_at: datetime
+    ip_address: str | None = None
+    truncated: str | None = None  # WARC-Truncated reason: length|time|disconnect|unspecified
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mime_type(self) -> str:
+        for name, value in self.response_headers:
+            if name.lower() == b"content-type":
+                return value.split(b";")[0].strip().decode("latin-1").lower()
+        return ""
+
+
+class _RawHttpHeaders(StatusAndHeaders):
+    """StatusAndHeaders whose serialised form is exactly the bytes we were given."""
+
+    def __init__(self, raw: bytes, statusline: str, protocol: str) -> None:
+        super().__init__(statusline, [], protocol=protocol)
+        self.headers_buff = raw
+
+    def compute_headers_buffer(self, header_filter=None) -> None:  # noqa: ARG002
+        return None  # keep the raw bytes
+
+
+def http_head(first_line: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    lines = [first_line] + [name + b": " + value for name, value in headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+class _Builder(_WarcioWriter):
+    # metadata records have no payload (WARC.md B5); warcinfo and revisit neither.
+    NO_PAYLOAD_DIGEST_TYPES = ("warcinfo", "revisit", "metadata")
+
+
+class WarcWriter:
+    """Writes HTTP exchanges into rotating `.warc.gz` files under `directory`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        prefix: str = "ARCHIVER",
+        max_size: int = 1_000_000_000,
+        warcinfo: Mapping[str, str] | None = None,
+        hostname: str | None = None,
+        pid: int | None = None,
+        clock: Clock = utc_now,
+        id_factory: IdFactory = new_record_id,
+    ) -> None:
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self.max_size = max_size
+        self.warcinfo = dict(warcinfo or {})
+        self.hostname = hostname or socket.gethostname()
+        self.pid = os.getpid() if pid is None else pid
+        self.clock = clock
+        self.id_factory = id_factory
+        self._builder = _Builder(None, gzip=True, warc_version=WARC_VERSION)
+        self._serial = 0
+        self._file: BinaryIO | None = None
+        self._name = ""
+        self._warcinfo_id = ""
+        self.files_closed: list[str] = []
+        self.bytes_written = 0
+
+    # -- files --------------------------------------------------------------
+    @property
+    def current_file(self) -> str | None:
+        return self._name or None
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        while True:
+            name = warc_filename(self.prefix, self.clock(), self._serial, self.pid, self.hostname)
+            self._serial += 1
+            path = self.directory / (name + OPEN_SUFFIX)
+            if not path.exists() and not (self.directory / name).exists():
+                break
+        self._file = open(path, "xb")  # noqa: SIM115 - closed in close()
+        self._name = name
+        self._warcinfo_id = self.id_factory()
+        info = {"software": "digest-archiver", "format": "WARC File Format 1.1",
+                "conformsTo": "https://iipc.github.io/warc-specifications/specifications/"
+                "warc-format/warc-1.1/", "hostname": self.hostname}
+        info.update({k: v for k, v in self.warcinfo.items() if v})
+        body = b"".join(f"{k}: {v}\r\n".encode() for k, v in info.items())
+        record = self._builder.create_warc_record(
+            "", "warcinfo", payload=BytesIO(body), length=len(body),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict={"WARC-Record-ID": self._warcinfo_id,
+                               "WARC-Date": warc_date(self.clock()),
+                               "WARC-Filename": name},
+        )
+        self._write(record)
+        self._file.flush()
+        logger.info("opened WARC file %s", name)
+
+    def close(self) -> None:
+        """Flush, fsync and rename `X.warc.gz.open` to `X.warc.gz`."""
+        if self._file is None:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._file = None
+        final = self.directory / self._name
+        os.replace(self.directory / (self._name + OPEN_SUFFIX), final)
+        self.files_closed.append(self._name)
+        logger.info("closed WARC file %s", self._name)
+        self._name = ""
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- records ------------------------------------------------------------
+    def _write(self, record) -> tuple[int, int]:
+        assert self._file is not None
+        start = self._file.tell()
+        self._builder._write_warc_record(self._file, record)
+        end = self._file.tell()
+        self.bytes_written += end - start
+        return start, end - start
+
+    def write_exchange(
+        self, ex: HttpExchange, metadata: Mapping[str, str] | None = None
+    ) -> CaptureRef:
+        """Write response, request and (optionally) metadata records; return the capture."""
+        if self._file is None:
+            self._open()
+        date = warc_date(ex.fetched_at)
+        response_id, request_id = self.id_factory(), self.id_factory()
+        common = {"WARC-Date": date, "WARC-Warcinfo-ID": self._warcinfo_id}
+        if ex.ip_address:
+            common["WARC-IP-Address"] = ex.ip_address
+
+        status_line = f"{ex.protocol} {ex.status} {ex.reason}".rstrip()
+        raw_head = http_head(status_line.encode("latin-1"), ex.response_headers)
+        resp_fields = {"WARC-Record-ID": response_id, **common}
+        if ex.truncated:
+            resp_fields["WARC-Truncated"] = ex.truncated
+        response = self._builder.create_warc_record(
+            ex.url, "response", payload=BytesIO(ex.body), length=len(ex.body),
+            warc_headers_dict=resp_fields,
+            http_headers=_RawHttpHeaders(raw_head, f"{ex.status} {ex.reason}", ex.protocol),
+        )
+        offset, length = self._write(response)
+
+        req_line = f"{ex.method} {ex.request_target} {ex.protocol}".encode("latin-1")
+        request = self._builder.create_warc_record(
+            ex.url, "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
+            warc_headers_dict={"WARC-Record-ID": request_id, **common,
+                               "WARC-Concurrent-To": response_id},
+            http_headers=_RawHttpHeaders(
+                http_head(req_line, ex.request_headers), "", ex.protocol),
+        )
+        self._write(request)
+
+        if metadata:
+            body = b"".join(f"{k}: {v}\r\n".encode() for k, v in metadata.items() if v != "")
+            record = self._builder.create_warc_record(
+                ex.url, "metadata", payload=BytesIO(body), length=len(body),
+                warc_content_type="application/warc-fields",
+                warc_headers_dict={"WARC-Record-ID": self.id_factory(), "WARC-Date": date,
+                                   "WARC-Warcinfo-ID": self._warcinfo_id,
+                                   "WARC-Concurrent-To": response_id},
+            )
+            self._write(record)
+
+        assert self._file is not None
+        self._file.flush()
+        ref = CaptureRef(
+            url=ex.url, warc_file=self._name, offset=offset, length=length,
+            record_id=response_id,
+            payload_digest=response.rec_headers.get_header("WARC-Payload-Digest"),
+            fetched_at=date, status=ex.status, mime_type=ex.mime_type,
+        )
+        if self._file.tell() >= self.max_size:
+            self.close()
+        return ref

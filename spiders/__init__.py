@@ -1,0 +1,1 @@
+"""Scrapy spiders of digest-archiver (SPIDER_MODULES = ["spiders"])."""

@@ -1,0 +1,198 @@
+"""The `digest` spider: feeds, sitemaps, listings and article pages of digest sites.
+
+Targets come from `archiver crawl` (a list of `SiteProfile`s) or from
+`scrapy crawl digest -a target=URL[,URL] -a feed=URL -a sitemap=URL -a profile=NAME`.
+For a home-page target the spider discovers feeds (`<link rel="alternate">`
+and `/feed/`), sitemaps (robots.txt `Sitemap:` lines, else `/sitemap.xml`)
+and the site's listings (categories, tags, authors, `/page/N/`), walking
+listings newest first. Only pages matching the profile's article patterns,
+or linked from a feed item, become `ArticleItem`s; everything fetched is
+archived by the WARC capture extension regardless.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import urljoin
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+
+from archiver.capture import META_CAPTURE, META_HINTS, META_SOURCE
+from archiver.feeds import feed_links, parse_feed
+from archiver.items import ArticleItem
+from archiver.profiles import (
+    SiteProfile,
+    profile_for_target,
+    profile_for_urls,
+)
+from archiver.urls import clean_url, host_of
+
+PAGE_RE = re.compile(r"/page/(\d+)/?$")
+
+
+def _split(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+class DigestSpider(scrapy.Spider):
+    name = "digest"
+
+    def __init__(
+        self,
+        target: Any = None,
+        feed: Any = None,
+        sitemap: Any = None,
+        profile: Any = None,
+        sites: list[SiteProfile] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sites: list[SiteProfile] = list(sites or [])
+        for t in _split(target) + _split(profile):
+            self.sites.append(profile_for_target(t))
+        if _split(feed) or _split(sitemap):
+            self.sites.append(profile_for_urls(_split(feed), _split(sitemap)))
+        if not self.sites:
+            raise ValueError("nothing to crawl: give a target, --feed or --sitemap")
+        self._by_host = {h: s for s in self.sites for h in s.hosts}
+        self.allowed_domains = sorted(self._by_host)
+
+    # -- helpers ------------------------------------------------------------
+    def site_for(self, url: str) -> SiteProfile | None:
+        return self._by_host.get(host_of(url))
+
+    def _request(self, url: str, callback, kind: str, via: str, site: SiteProfile,
+                 priority: int = 0, hints: dict[str, Any] | None = None,
+                 **meta: Any) -> scrapy.Request:
+        return scrapy.Request(
+            clean_url(url), callback=callback, priority=priority,
+            meta={META_SOURCE: {"type": kind, "via": via, "site": site.name},
+                  META_HINTS: hints or {}, **meta},
+        )
+
+    def _site_meta(self, response: Response) -> tuple[SiteProfile | None, str]:
+        source = response.meta.get(META_SOURCE) or {}
+        return self.site_for(response.url), source.get("site", "")
+
+    # -- start --------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Any]:
+        for site in self.sites:
+            for url in site.feeds:
+                yield self._request(url, self.parse_feed, "seed-feed", "", site, priority=20)
+            for url in site.sitemaps:
+                yield self._request(url, self.parse_sitemap, "seed-sitemap", "", site, priority=5)
+            for home in site.home:
+                yield self._request(home, self.parse_listing, "seed", "", site, priority=10)
+                if site.discover:
+                    yield self._request(urljoin(home, "/feed/"), self.parse_feed, "guess", home,
+                                        site, priority=20)
+                    yield self._request(
+                        urljoin(home, "/robots.txt"), self.parse_robots, "guess", home, site,
+                        priority=15, handle_httpstatus_all=True)
+
+    # -- callbacks ----------------------------------------------------------
+    def parse_robots(self, response: Response) -> Iterable[scrapy.Request]:
+        site = self.site_for(response.url)
+        if site is None:
+            return
+        found = []
+        if response.status == 200:
+            found = list(sitemap_urls_from_robots(response.text, base_url=response.url))
+        for url in found or [urljoin(response.url, "/sitemap.xml")]:
+            yield self._request(url, self.parse_sitemap, "robots", response.url, site, priority=5)
+
+    def parse_sitemap(self, response: Response) -> Iterable[scrapy.Request]:
+        site = self.site_for(response.url)
+        if site is None:
+            return
+        try:
+            sitemap = Sitemap(response.body)
+        except Exception:  # lxml raises several types on garbage
+            self.logger.warning("sitemap %s could not be parsed", response.url)
+            self.crawler.stats.inc_value("archiver/sitemap/unparseable")
+            return
+        for entry in sitemap:
+            loc = entry.get("loc")
+            if not loc:
+                continue
+            url = urljoin(response.url, loc)
+            if sitemap.type == "sitemapindex":
+                yield self._request(url, self.parse_sitemap, "sitemap", response.url, site,
+                                    priority=5)
+            elif self.site_for(url) is not site:
+                continue
+            elif site.is_article_url(url):
+                hints = {"sitemap_lastmod": entry.get("lastmod", "")}
+                yield self._request(url, self.parse_article, "sitemap", response.url, site,
+                                    hints=hints)
+            elif site.is_listing_url(url):
+                yield self._listing_request(url, response.url, site, "sitemap")
+
+    def parse_feed(self, response: Response) -> Iterable[scrapy.Request]:
+        site = self.site_for(response.url)
+        if site is None:
+            return
+        items = parse_feed(response.body, response.url)
+        self.crawler.stats.inc_value("archiver/feed/items", len(items))
+        for item in items:
+            if self.site_for(item.link) is None:
+                continue
+            hints = {"feed_url": response.url, "feed_guid": item.guid,
+                     "feed_title": item.title, "feed_date": item.published,
+                     "feed_categories": item.categories}
+            yield self._request(item.link, self.parse_article, "feed", response.url, site,
+                                priority=1, hints=hints, archiver_from_feed=True)
+
+    def _listing_request(self, url: str, via: str, site: SiteProfile, kind: str):
+        match = PAGE_RE.search(url)
+        page = int(match.group(1)) if match else 1
+        return self._request(url, self.parse_listing, kind, via, site, priority=-page)
+
+    def _follow_links(self, response: Response, site: SiteProfile, kind: str):
+        if not isinstance(response, TextResponse):
+            return
+        seen: set[str] = set()
+        for href in response.css("a::attr(href)").getall():
+            url = clean_url(response.urljoin(href))
+            if url in seen or self.site_for(url) is not site:
+                continue
+            seen.add(url)
+            if site.is_article_url(url):
+                yield self._request(url, self.parse_article, kind, response.url, site)
+            elif site.is_listing_url(url):
+                yield self._listing_request(url, response.url, site, kind)
+
+    def parse_listing(self, response: Response) -> Iterable[scrapy.Request]:
+        site = self.site_for(response.url)
+        if site is None or not isinstance(response, TextResponse):
+            return
+        if site.discover and (response.meta.get(META_SOURCE) or {}).get("type") == "seed":
+            heads = [(link.attrib.get("rel", ""), link.attrib.get("type", ""),
+                      link.attrib.get("href", "")) for link in response.css("link")]
+            for url in feed_links(heads, response.url):
+                yield self._request(url, self.parse_feed, "home", response.url, site,
+                                    priority=20)
+        yield from self._follow_links(response, site, "listing")
+
+    def parse_article(self, response: Response) -> Iterable[Any]:
+        site = self.site_for(response.url)
+        if site is None or not isinstance(response, TextResponse):
+            return
+        capture = response.meta.get(META_CAPTURE)
+        is_article = site.is_article_url(response.url) or (
+            response.meta.get("archiver_from_feed") and not site.is_listing_url(response.url))
+        if capture is not None and is_article:
+            yield ArticleItem(
+                url=response.url, html=response.body, capture=capture, site=site.name,
+                source=dict(response.meta.get(META_SOURCE) or {}),
+                hints=dict(response.meta.get(META_HINTS) or {}),
+            )
+        yield from self._follow_links(response, site, "article")
