@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -56,7 +56,25 @@ def parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-@click.group()
+class ArchiverGroup(click.Group):
+    """Click group whose usage errors are one line on stderr, like every other error."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("archiver: aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see: {exc.ctx.command_path} --help)"
+            click.echo(f"archiver: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=ArchiverGroup)
 @click.version_option(__version__, prog_name="archiver")
 def cli() -> None:
     """digest-archiver: crawl digest and news sites into WARC files and a searchable index."""
@@ -169,14 +187,12 @@ def serve(archive: Path, port: int, host: str) -> None:
     """Open the archive's index in Datasette, articles searchable."""
     db = archive / "index.db"
     Index(db, create=False).close()  # a clear error if missing or foreign
-    metadata = resources.files("archiver").joinpath("datasette/metadata.json")
-    with resources.as_file(metadata) as metadata_path:
-        args = [sys.executable, "-m", "datasette", "serve", str(db), "--host", host,
-                "--port", str(port), "--metadata", str(metadata_path)]
-        try:
-            sys.exit(subprocess.call(args))
-        except KeyboardInterrupt:
-            sys.exit(0)
+    metadata = Path(str(resources.files("archiver").joinpath("datasette/metadata.json")))
+    click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    sys.stderr.flush()
+    # Become Datasette: signals (Ctrl-C, SIGTERM from a service manager) reach it directly.
+    os.execv(sys.executable, [sys.executable, "-m", "datasette", "serve", str(db),
+                              "--host", host, "--port", str(port), "--metadata", str(metadata)])
 
 
 def main() -> None:  # pragma: no cover - `python -m archiver`

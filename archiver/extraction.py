@@ -20,6 +20,8 @@ from typing import Any
 from lxml import html as lxml_html
 from trafilatura import bare_extraction
 
+# Fewer words than this is a stub, an error or a navigation page, not an article.
+MIN_WORDS = 20
 ARTICLE_TYPES = {"article", "newsarticle", "blogposting", "reportagenewsarticle",
                  "analysisnewsarticle", "opinionnewsarticle", "scholarlyarticle", "report"}
 # Page furniture that trafilatura sometimes keeps; pruned before extraction.
@@ -196,6 +198,8 @@ def extract_article(html: bytes, url: str) -> Extracted:
             or list(dict.fromkeys(t for t in own_tags if t)) or list(doc.tags or []))
     section = ld.get("articleSection") or meta.get("article:section") or doc.categories or []
     text = _clean_text(doc.text, title)
+    if len(text.split()) < MIN_WORDS:
+        raise ExtractionError(f"only {len(text.split())} words of text: not an article")
     return Extracted(
         url=url,
         canonical_url=canonical or (meta.get("og:url") or [""])[0] or "",

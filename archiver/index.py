@@ -27,9 +27,14 @@ from archiver.urls import clean_url, host_of
 
 logger = logging.getLogger(__name__)
 
-FTS_COLUMNS = ["title", "text", "authors", "tags"]
+FTS_COLUMNS = ["title", "text", "authors", "tags", "fold_terms"]
 # bm25 weights, one per FTS column: a hit in the title counts most.
-FTS_WEIGHTS = (10.0, 1.0, 5.0, 3.0)
+FTS_WEIGHTS = (10.0, 1.0, 5.0, 3.0, 1.0)
+# Letters that unicode61's remove_diacritics leaves alone (they do not decompose).
+FOLD = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ß": "ss",
+                      "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i", "ħ": "h",
+                      "þ": "th", "ð": "d"})
+FOLD_WORD = re.compile(r"\w*[łŁđĐøØßæÆœŒıħþð]\w*")
 LIST_COLUMNS = ("authors", "categories", "tags")
 
 migrations = Migrations("archiver")
@@ -46,7 +51,7 @@ def m001_articles(db: sqlite_utils.Database) -> None:
             "language": str, "text": str, "word_count": int, "image": str,
             "warc_file": str, "warc_offset": int, "warc_length": int,
             "record_id": str, "payload_digest": str, "fetched_at": str,
-            "source_type": str, "via": str, "indexed_at": str,
+            "source_type": str, "via": str, "indexed_at": str, "fold_terms": str,
         },
         pk="canonical_url",
         not_null={"url", "title", "text", "warc_file", "record_id"},
@@ -82,6 +87,16 @@ def utc_now_iso() -> str:
 
 
 URL_DATE = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
+
+
+def fold_terms(*texts: str) -> str:
+    """ASCII spellings of words with letters FTS5 cannot fold (Wałęsa → Walesa).
+
+    Indexed in a column of their own so "Walesa" finds "Wałęsa" while the
+    text itself, and its snippets, keep the original spelling.
+    """
+    words = {w.translate(FOLD) for t in texts for w in FOLD_WORD.findall(t or "")}
+    return " ".join(sorted(words))
 
 
 def fallback_date(hints: Mapping[str, Any], url: str) -> tuple[str, str]:
@@ -138,6 +153,7 @@ def article_row(extracted: Mapping[str, Any], capture: CaptureRef, *, site: str,
     }
     for name in LIST_COLUMNS:
         row[name] = json.dumps(list(extracted.get(name) or []), ensure_ascii=False)
+    row["fold_terms"] = fold_terms(row["title"], row["text"], row["authors"], row["tags"])
     return row
 
 
@@ -190,10 +206,10 @@ class Index:
         try:
             rows = list(self.db.query(sql, {"query": query, "limit": limit}))
         except sqlite3.OperationalError as exc:
-            message = str(exc)
-            if "fts5" in message or "syntax" in message or "no such column" in message:
-                raise SearchError(f"cannot parse search query {query!r}: {message}") from None
-            raise
+            if _is_locked(exc):
+                raise
+            # Anything else SQLite says about a MATCH is about the query's syntax.
+            raise SearchError(f"cannot parse search query {query!r}: {exc}") from None
         for row in rows:
             row["authors"] = json.loads(row["authors"] or "[]")
         return rows

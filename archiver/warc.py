@@ -98,6 +98,9 @@ class _RawHttpHeaders(StatusAndHeaders):
     def compute_headers_buffer(self, header_filter=None) -> None:  # noqa: ARG002
         return None  # keep the raw bytes
 
+    def __bool__(self) -> bool:  # warcio tests truthiness; an empty header list is falsy
+        return True
+
 
 def http_head(first_line: bytes, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     lines = [first_line] + [name + b": " + value for name, value in headers]
@@ -231,7 +234,8 @@ class WarcWriter:
             warc_headers_dict={"WARC-Record-ID": request_id, **common,
                                "WARC-Concurrent-To": response_id},
             http_headers=_RawHttpHeaders(
-                http_head(req_line, ex.request_headers), "", ex.protocol),
+                http_head(req_line, ex.request_headers),
+                f"{ex.request_target} {ex.protocol}", ex.method),
         )
         self._write(request)
 

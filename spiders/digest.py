@@ -78,10 +78,6 @@ class DigestSpider(scrapy.Spider):
                   META_HINTS: hints or {}, **meta},
         )
 
-    def _site_meta(self, response: Response) -> tuple[SiteProfile | None, str]:
-        source = response.meta.get(META_SOURCE) or {}
-        return self.site_for(response.url), source.get("site", "")
-
     # -- start --------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
         for site in self.sites:
@@ -157,7 +153,8 @@ class DigestSpider(scrapy.Spider):
         return self._request(url, self.parse_listing, kind, via, site, priority=-page)
 
     def _follow_links(self, response: Response, site: SiteProfile, kind: str):
-        if not isinstance(response, TextResponse):
+        # `--feed`/`--sitemap` crawls (discover = false) fetch exactly what those list.
+        if not site.discover or not isinstance(response, TextResponse):
             return
         seen: set[str] = set()
         for href in response.css("a::attr(href)").getall():

@@ -20,8 +20,12 @@ from archiver.demosite import DemoServer, load_site, slugify
 
 SEED_TEXT = Path("/work/shared/seed/belarus-digest-article.txt")
 SEED_SLUG_PREFIX = "belarus-engages-with-the-us-improves-ties-with-europe-and-post-soviet-countries"
+SEED_TITLE = ("Belarus Engages with the US, Improves Ties with Europe and Post-Soviet Countries"
+              " – Foreign Policy Digest")
+SEED_CAPTION = "Alexander Lukashenka greets a US diplomat in his residence"
 SEED_HEADINGS = {"Lukashenka Disregards Protocol", "Belarus – EU: A Bilateral Track",
-                 "Belarus – EU: An Institutional Track", "Post-Soviet Relations: Emphasis on Bilateral Component"}
+                 "Belarus – EU: An Institutional Track",
+                 "Post-Soviet Relations: Emphasis on Bilateral Component"}
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -41,7 +45,8 @@ def fetch(url: str, headers: dict | None = None, method: str = "GET", follow: bo
         with (_opener if follow else _raw_opener).open(req, timeout=10) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as err:
-        return err.code, err.headers, err.read()
+        with err:
+            return err.code, err.headers, err.read()
 
 
 class _Text(HTMLParser):
@@ -90,7 +95,8 @@ def seed_article(site):
 
 def test_site_model(site):
     assert site.articles
-    assert [a.published for a in site.articles] == sorted((a.published for a in site.articles), reverse=True)
+    dates = [a.published for a in site.articles]
+    assert dates == sorted(dates, reverse=True)
     assert len({a.id for a in site.articles}) == len(site.articles)
     assert len({a.slug for a in site.articles}) == len(site.articles)
     for a in site.articles:
@@ -153,14 +159,15 @@ def test_feeds(server, site):
     items = root.findall("./channel/item")
     assert len(items) == min(20, len(site.articles))
     expected = site.articles[:20]
-    for item, a in zip(items, expected):
+    for item, a in zip(items, expected, strict=True):
         assert item.findtext("title") == a.title
         assert item.findtext("link") == f"{server.url[:-1]}{a.path}?utm_source=rss&utm_medium=rss"
         assert item.findtext("guid") == f"{server.url}?p={a.id}"
     _, _, body = fetch(server.url + "feed/atom/")
     ns = {"a": "http://www.w3.org/2005/Atom"}
     entries = ET.fromstring(body).findall("a:entry", ns)
-    assert [e.find("a:link", ns).get("href") for e in entries] == [server.url[:-1] + a.path for a in expected]
+    links = [e.find("a:link", ns).get("href") for e in entries]
+    assert links == [server.url[:-1] + a.path for a in expected]
 
 
 def test_sitemaps(server, site):
@@ -239,7 +246,8 @@ def test_article_boilerplate(server, site):
         assert 'content="Belarus Digest"' in html and 'property="og:site_name"' in html
         assert ('application/ld+json' in html) == (a.metadata_style == "jsonld")
         assert ('article:published_time' in html) == (a.metadata_style != "minimal")
-        entry = html.split('<div class="entry-content">', 1)[1].split("</div>\n<div class=\"author-box", 1)[0]
+        entry = html.split('<div class="entry-content">', 1)[1]
+        entry = entry.split('</div>\n<div class="author-box', 1)[0]
         assert " reads" not in entry
         for t in a.tags:
             assert f'href="/tag/{slugify(t)}/" rel="tag"' in html
@@ -249,12 +257,12 @@ def test_article_boilerplate(server, site):
 
 def test_seed_page(server, site):
     a = seed_article(site)
-    assert a.title == "Belarus Engages with the US, Improves Ties with Europe and Post-Soviet Countries – Foreign Policy Digest"
+    assert a.title == SEED_TITLE
     assert a.authors == ["Igar Gubarevich"] and a.reads == 549 and a.category == "foreign-policy"
     _, _, body = fetch(server.url[:-1] + a.path)
     text = visible_text(body.decode())
     lines = [ln.strip() for ln in SEED_TEXT.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    body_lines = lines[lines.index("Alexander Lukashenka greets a US diplomat in his residence") + 1:]
+    body_lines = lines[lines.index(SEED_CAPTION) + 1:]
     body_lines = body_lines[:body_lines.index("Igar Gubarevich")]
     for ln in body_lines:
         if ln.endswith(" Read more"):
@@ -278,15 +286,18 @@ def test_images_and_assets(server, site):
 def test_request_log(server):
     fetch(server.url + "robots.txt", {"User-Agent": "demosite-test/1.0"})
     records = [json.loads(ln) for ln in server.log_path.read_text().splitlines()]
-    rec = [r for r in records if r["path"] == "/robots.txt" and r["headers"].get("user-agent") == "demosite-test/1.0"]
-    assert rec and rec[-1]["method"] == "GET" and rec[-1]["status"] == 200 and isinstance(rec[-1]["t"], float)
+    rec = [r for r in records
+           if r["path"] == "/robots.txt" and r["headers"].get("user-agent") == "demosite-test/1.0"]
+    assert rec and rec[-1]["method"] == "GET" and rec[-1]["status"] == 200
+    assert isinstance(rec[-1]["t"], float)
 
 
 def test_module_entry_point(tmp_path):
     log = tmp_path / "log.jsonl"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    proc = subprocess.Popen([sys.executable, "-m", "archiver.demosite", "--port", "0", "--request-log", str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    here = Path(__file__).resolve().parent  # netguard's sitecustomize blocks non-loopback sockets
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(here / "netguard"), str(here.parent)]))
+    cmd = [sys.executable, "-m", "archiver.demosite", "--port", "0", "--request-log", str(log)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         url = proc.stdout.readline().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
@@ -296,3 +307,25 @@ def test_module_entry_point(tmp_path):
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and err == "" and out == ""
     assert json.loads(log.read_text().splitlines()[0])["path"] == "/"
+
+
+def test_every_internal_link_resolves(server, site):
+    """Breadth-first walk of the whole site: no internal link leads to a 404."""
+    base = server.url[:-1]
+    seen, queue, bad = {"/"}, ["/"], []
+    while queue:
+        path = queue.pop()
+        status, headers, body = fetch(base + path)
+        if status != 200:
+            bad.append((path, status))
+            continue
+        if not headers["Content-Type"].startswith("text/html"):
+            continue
+        for href in re.findall(r'(?:href|src)="([^"#]*)"', body.decode()):
+            href = href.removeprefix(base)
+            if href.startswith("/") and href not in seen:
+                seen.add(href)
+                queue.append(href)
+    assert not bad
+    assert {a.path for a in site.articles} <= seen
+    assert len(seen) < 1000

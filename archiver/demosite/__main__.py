@@ -1,0 +1,32 @@
+"""``python -m archiver.demosite``: serve the demo site until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .server import DemoServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m archiver.demosite", description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--request-log", default=None, metavar="FILE")
+    args = ap.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = DemoServer(args.host, args.port, args.request_log).start()
+    print(server.url, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
