@@ -133,9 +133,26 @@ def test_politeness_from_the_request_log(demo_crawl) -> None:
     assert "/robots.txt" in paths and "/feed/" in paths and "/sitemap.xml" in paths
     # tracking parameters are removed before a request is made
     assert not [p for p in paths if "utm_" in p or "fbclid" in p]
-    # each article page fetched once
+    # each article page fetched once, whatever the links to it look like
+    # (feed links with utm_*, "#comments" fragments, /?p=ID shortlinks redirected to it)
     stories = Counter(p for p in paths if p.startswith("/story/"))
     assert stories and max(stories.values()) == 1
+    statuses = {(e["path"].split("=")[0], e["status"]) for e in log}
+    assert ("/?p", 301) in statuses
+    assert ("/story/belarus-digest-turns-one/", 404) in statuses
+
+
+def test_redirects_and_errors_are_archived_but_not_indexed(records, rows) -> None:
+    statuses = Counter()
+    for recs in records.values():
+        for kind, headers, http, _, _ in recs:
+            if kind == "response":
+                statuses[http.get_statuscode()] += 1
+                if http.get_statuscode() == "301":
+                    assert "/?p=" in headers["WARC-Target-URI"]
+                    assert http.get_header("Location")
+    assert statuses["301"] >= 1 and statuses["404"] == 1
+    assert not [u for u in rows if "?p=" in u or "turns-one" in u]
 
 
 def test_every_article_indexed_with_its_metadata(rows, demo_crawl, demo_truth) -> None:

@@ -70,7 +70,8 @@ def breadcrumbs(items: list[tuple[str, str | None]]) -> str:
 
 def sidebar(site: Site) -> str:
     most = "\n".join(
-        f'<li><a href="{a.path}">{e(a.title)}</a> <span class="post-views">{a.reads} reads</span></li>'
+        # This widget links by WordPress shortlink (/?p=ID), answered with a 301.
+        f'<li><a href="/?p={a.id}">{e(a.title)}</a> <span class="post-views">{a.reads} reads</span></li>'
         for a in site.most_read(5))
     cloud = site.tag_cloud(25)
     top = max([c for _, c in cloud] + [1])
@@ -89,6 +90,8 @@ def sidebar(site: Site) -> str:
 <div class="tagcloud">
 {tags}
 </div></section>
+<section id="archives-2" class="widget widget_archive"><h2 class="widget-title">From the archive</h2>
+<ul><li><a href="/story/belarus-digest-turns-one/">Belarus Digest turns one</a></li></ul></section>
 <section id="categories-2" class="widget widget_categories"><h2 class="widget-title">Categories</h2>
 <ul>
 {cats}

@@ -148,7 +148,8 @@ def article_page(site: Site, a: Article, base: str) -> str:
 <div class="post-meta entry-meta"><span class="byline">By {author_links(site, a.author_slugs)}</span>
 <span class="posted-on">{time_tag(a)}</span>
 <span class="cat-links"><a href="/category/{a.category}/" rel="category tag">{e(a.category_name)}</a></span>
-<span class="post-views">{a.reads} reads</span></div>
+<span class="post-views">{a.reads} reads</span>
+<span class="comments-link"><a href="{a.path}#comments">{len(a.comments)} comments</a></span></div>
 <footer class="entry-footer"><span class="tags-links">Tags: {tags}</span>
 <div class="share-buttons">Share: {share}</div></footer>
 </article>
