@@ -33,6 +33,10 @@ from archiver.warc import HttpExchange, WarcWriter
 
 logger = logging.getLogger(__name__)
 
+# Sent after each exchange is safely in the WARC: handlers get `ref` (CaptureRef),
+# `request`, `response` and `metadata` (the provenance fields written with it).
+capture_written = object()
+
 META_CAPTURE = "archiver_capture"
 META_SOURCE = "archiver_source"
 META_HINTS = "archiver_hints"
@@ -132,7 +136,8 @@ class WarcCapture:
             return
         try:
             ex = exchange_from_scrapy(request, response, datetime.now(UTC))
-            ref = self.writer.write_exchange(ex, self.provenance(request))
+            metadata = self.provenance(request)
+            ref = self.writer.write_exchange(ex, metadata)
         except Exception as exc:  # loud: data is at stake
             self.failed = True
             stats.inc_value("archiver/warc/write_error")
@@ -145,6 +150,8 @@ class WarcCapture:
         request.meta[META_CAPTURE] = ref
         stats.inc_value("archiver/warc/records")
         stats.set_value("archiver/warc/bytes", self.writer.bytes_written)
+        self.crawler.signals.send_catch_log(capture_written, ref=ref, request=request,
+                                            response=response, metadata=metadata)
 
     def spider_closed(self, spider, reason: str) -> None:
         self.writer.close()
