@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import socket
+import sys
 import uuid
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -25,14 +27,18 @@ import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Request, Response
+from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.utils.defer import deferred_from_coro
 
 from archiver import __version__
 from archiver.config import ArchiverConfig
-from archiver.warc import HttpExchange, WarcWriter
+from archiver.runs import RUN_URI_PREFIX, run_fields
+from archiver.warc import HttpExchange, WarcWriter, warc_date
 
 logger = logging.getLogger(__name__)
 
+# Sent once at the end of the crawl, after the run record is in the WARC: `fields`.
+run_recorded = object()
 # Sent after each exchange is safely in the WARC: handlers get `ref` (CaptureRef),
 # `request`, `response` and `metadata` (the provenance fields written with it).
 capture_written = object()
@@ -40,6 +46,7 @@ capture_written = object()
 META_CAPTURE = "archiver_capture"
 META_SOURCE = "archiver_source"
 META_HINTS = "archiver_hints"
+META_ROLE = "archiver_role"  # what the spider will do with the page: article, feed, ...
 
 
 def reason_phrase(status: int) -> str:
@@ -116,6 +123,24 @@ class WarcCapture:
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
+    def record_run(self, reason: str) -> None:
+        """Write the crawl-run summary into the WARC (crawl_runs is rebuilt from it)."""
+        settings = self.crawler.settings
+        overrides = {k: settings[k] for k in settings
+                     if settings.getpriority(k) >= SETTINGS_PRIORITIES["cmdline"]}
+        files = len(self.writer.files_closed) + (1 if self.writer.current_file else 0)
+        fields = run_fields(
+            self.run_id, self.crawler.stats.get_stats() if self.crawler.stats else {},
+            finish_reason=reason, finished_at=warc_date(datetime.now(UTC)),
+            command=shlex.join(["archiver", *sys.argv[1:]]), settings=overrides,
+            bytes_written=self.writer.bytes_written, warc_files=max(files, 1))
+        try:
+            self.writer.write_metadata(RUN_URI_PREFIX + self.run_id, fields)
+        except OSError as exc:
+            logger.error("could not write the crawl-run record: %s", exc)
+            return
+        self.crawler.signals.send_catch_log(run_recorded, fields=fields)
+
     def provenance(self, request: Request) -> dict[str, str]:
         source = request.meta.get(META_SOURCE) or {}
         hints = request.meta.get(META_HINTS) or {}
@@ -127,6 +152,7 @@ class WarcCapture:
             "source-type": str(source.get("type", "")),
             "via": str(source.get("via", "")),
             "depth": str(request.meta.get("depth", 0)),
+            "role": str(request.meta.get(META_ROLE, "")),
             "hints": json.dumps(hints, sort_keys=True, ensure_ascii=False) if hints else "",
         }
 
@@ -154,6 +180,8 @@ class WarcCapture:
                                             response=response, metadata=metadata)
 
     def spider_closed(self, spider, reason: str) -> None:
+        if not self.failed:
+            self.record_run(reason)
         self.writer.close()
         stats = self.crawler.stats
         stats.set_value("archiver/warc/bytes", self.writer.bytes_written)

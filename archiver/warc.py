@@ -261,3 +261,23 @@ class WarcWriter:
         if self._file.tell() >= self.max_size:
             self.close()
         return ref
+
+    def write_metadata(self, uri: str, fields: Mapping[str, str]) -> CaptureRef:
+        """A stand-alone `metadata` record (e.g. a crawl-run summary) in the current file."""
+        if self._file is None:
+            self._open()
+        date = warc_date(self.clock())
+        record_id = self.id_factory()
+        body = b"".join(f"{k}: {v}\r\n".encode() for k, v in fields.items() if v != "")
+        record = self._builder.create_warc_record(
+            uri, "metadata", payload=BytesIO(body), length=len(body),
+            warc_content_type="application/warc-fields",
+            warc_headers_dict={"WARC-Record-ID": record_id, "WARC-Date": date,
+                               "WARC-Warcinfo-ID": self._warcinfo_id},
+        )
+        offset, length = self._write(record)
+        assert self._file is not None
+        self._file.flush()
+        return CaptureRef(url=uri, warc_file=self._name, offset=offset, length=length,
+                          record_id=record_id, payload_digest="", fetched_at=date, status=0,
+                          mime_type="application/warc-fields")
