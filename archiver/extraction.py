@@ -11,8 +11,10 @@ counters that trafilatura keeps are removed from the text.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import re
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -219,3 +221,22 @@ def extract_article(html: bytes, url: str) -> Extracted:
         text=text,
         word_count=len(text.split()),
     )
+
+
+def try_extract(html: bytes, url: str) -> tuple[dict[str, Any] | None, str]:
+    """(fields, "") for an article, or (None, reason): the same reasons live and in reindex."""
+    try:
+        return extract_article(html, url).to_dict(), ""
+    except ExtractionError as exc:
+        return None, f"no article: {exc}"
+    except Exception as exc:  # a parser bug must not stop a crawl or a rebuild
+        return None, f"extraction error: {exc!r}"[:500]
+
+
+def extraction_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for `try_extract` (crawl and reindex alike).
+
+    forkserver: never fork a process holding a reactor, threads or open
+    databases; workers import trafilatura once and are reused.
+    """
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))

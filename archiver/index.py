@@ -1,9 +1,11 @@
-"""The SQLite index (no Scrapy): schema through sqlite-utils migrations, upserts, FTS5 search.
+"""The SQLite index (no Scrapy): rows from captures and extraction, writes, search.
 
 `index.db` is a cache of the WARC files: every row points at its exact capture
 (WARC file, offset, length, record id, payload digest). The database runs in
 WAL mode so Datasette can read while a crawl writes; writes retry with
-tenacity while another connection holds the lock.
+tenacity while another connection holds the lock. Rows are built by pure
+functions (`article_row`, `capture_row`, `feed_item_rows`) shared by the
+crawl and by `archiver reindex`, so both give the same rows.
 """
 
 from __future__ import annotations
@@ -12,53 +14,30 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from archiver.items import CaptureRef
+from archiver.schema import FTS_WEIGHTS, LINKS, migrations
 from archiver.urls import clean_url, host_of
 
 logger = logging.getLogger(__name__)
 
-FTS_COLUMNS = ["title", "text", "authors", "tags", "fold_terms"]
-# bm25 weights, one per FTS column: a hit in the title counts most.
-FTS_WEIGHTS = (10.0, 1.0, 5.0, 3.0, 1.0)
 # Letters that unicode61's remove_diacritics leaves alone (they do not decompose).
 FOLD = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ø": "o", "Ø": "O", "ß": "ss",
                       "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i", "ħ": "h",
                       "þ": "th", "ð": "d"})
 FOLD_WORD = re.compile(r"\w*[łŁđĐøØßæÆœŒıħþð]\w*")
-LIST_COLUMNS = ("authors", "categories", "tags")
-
-migrations = Migrations("archiver")
-
-
-@migrations()
-def m001_articles(db: sqlite_utils.Database) -> None:
-    db["articles"].create(
-        {
-            "canonical_url": str, "url": str, "site": str, "title": str,
-            "authors": str, "date_published": str, "date_published_source": str,
-            "date_modified": str, "date_modified_source": str,
-            "site_name": str, "description": str, "categories": str, "tags": str,
-            "language": str, "text": str, "word_count": int, "image": str,
-            "warc_file": str, "warc_offset": int, "warc_length": int,
-            "record_id": str, "payload_digest": str, "fetched_at": str,
-            "source_type": str, "via": str, "indexed_at": str, "fold_terms": str,
-        },
-        pk="canonical_url",
-        not_null={"url", "title", "text", "warc_file", "record_id"},
-    )
-    db["articles"].create_index(["site", "date_published"])
-    db["articles"].enable_fts(
-        FTS_COLUMNS, tokenize="unicode61 remove_diacritics 2", create_triggers=True)
+URL_DATE = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
+# Columns whose change makes a new version of an article (capture and bookkeeping aside).
+CONTENT_COLUMNS = ("title", "text", "authors", "tags", "categories", "date_published",
+                   "date_modified", "description")
 
 
 class IndexUnavailable(RuntimeError):
@@ -84,9 +63,6 @@ retry_locked = retry(
 
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-URL_DATE = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
 
 
 def fold_terms(*texts: str) -> str:
@@ -134,6 +110,7 @@ def article_row(extracted: Mapping[str, Any], capture: CaptureRef, *, site: str,
         "title": extracted.get("title") or "",
         "date_published": published or None,
         "date_published_source": published_source or None,
+        "published_month": published[:7] if len(published) >= 7 else None,
         "date_modified": extracted.get("date_modified") or None,
         "date_modified_source": extracted.get("date_modified_source") or None,
         "site_name": extracted.get("site_name") or None,
@@ -148,13 +125,41 @@ def article_row(extracted: Mapping[str, Any], capture: CaptureRef, *, site: str,
         "record_id": capture.record_id,
         "payload_digest": capture.payload_digest,
         "fetched_at": capture.fetched_at,
-        "source_type": source.get("type") or None,
+        "source_type": source.get("source-type") or source.get("type") or None,
         "via": source.get("via") or None,
     }
-    for name in LIST_COLUMNS:
+    for name in LINKS:
         row[name] = json.dumps(list(extracted.get(name) or []), ensure_ascii=False)
     row["fold_terms"] = fold_terms(row["title"], row["text"], row["authors"], row["tags"])
     return row
+
+
+def capture_row(ref: CaptureRef, metadata: Mapping[str, str], length_bytes: int) -> dict:
+    """One `captures` row: a response record and how its URL was found."""
+    depth = str(metadata.get("depth") or "0")
+    return {
+        "record_id": ref.record_id, "url": ref.url, "status": ref.status,
+        "mime_type": ref.mime_type or None, "length_bytes": length_bytes,
+        "fetched_at": ref.fetched_at, "warc_file": ref.warc_file, "warc_offset": ref.offset,
+        "warc_length": ref.length, "payload_digest": ref.payload_digest,
+        "site": metadata.get("site") or None, "source_type": metadata.get("source-type") or None,
+        "via": metadata.get("via") or None, "depth": int(depth) if depth.isdigit() else 0,
+        "role": metadata.get("role") or None, "crawl_run": metadata.get("crawl-run") or None,
+    }
+
+
+def feed_item_rows(feed_url: str, items: Iterable[Any], seen_at: str) -> list[dict]:
+    """`feed_items` rows from parsed feed items (archiver.feeds.FeedItem)."""
+    rows = []
+    for item in items:
+        rows.append({
+            "feed_url": feed_url, "item_key": item.guid or item.link, "guid": item.guid or None,
+            "link": clean_url(item.link), "title": item.title or None,
+            "item_date": item.published or None,
+            "categories": json.dumps(item.categories, ensure_ascii=False),
+            "first_seen": seen_at, "last_seen": seen_at,
+        })
+    return rows
 
 
 class Index:
@@ -167,12 +172,12 @@ class Index:
         try:
             conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
-            if create:
-                self.db.enable_wal()
-                retry_locked(migrations.apply)(self.db)
-            elif not self.db["articles"].exists():
+            if not create and not self.db["articles"].exists():
                 raise IndexUnavailable(
                     f"{self.path} is not a digest-archiver index (no articles table)")
+            if create or migrations.pending(self.db):
+                self.db.enable_wal()
+                retry_locked(migrations.apply)(self.db)
         except sqlite3.DatabaseError as exc:
             raise IndexUnavailable(f"cannot use index {self.path}: {exc}") from None
 
@@ -181,30 +186,87 @@ class Index:
 
     # -- writes -------------------------------------------------------------
     @retry_locked
-    def upsert_articles(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Insert or update rows in one transaction (FTS kept in step by triggers)."""
+    def write(self, *, articles: Sequence[dict] = (), captures: Sequence[dict] = (),
+              feed_items: Sequence[dict] = (), runs: Sequence[dict] = (),
+              failures: Sequence[dict] = ()) -> Counter[str]:
+        """Write a batch in one transaction; count articles new, changed, unchanged, stale."""
+        outcome: Counter[str] = Counter()
         stamp = utc_now_iso()
         with self.db.conn:
-            for row in rows:
-                self.db["articles"].upsert({**row, "indexed_at": stamp}, pk="canonical_url")
+            if captures:
+                self.db["captures"].upsert_all(captures, pk="record_id")
+            for item in feed_items:
+                self._feed_item(item)
+            for row in articles:
+                outcome[self._article(row, stamp)] += 1
+                self.db["article_failures"].delete_where("url = ?", [row["url"]])
+            for row in failures:
+                self.db["article_failures"].upsert(row, pk="url")
+            if runs:
+                self.db["crawl_runs"].upsert_all(runs, pk="run_id")
+        return outcome
+
+    def _feed_item(self, row: dict) -> None:
+        key = (row["feed_url"], row["item_key"])
+        table = self.db["feed_items"]
+        try:
+            old = table.get(key)
+        except sqlite_utils.db.NotFoundError:
+            table.insert(row, pk=("feed_url", "item_key"))
+            return
+        row = {**row, "first_seen": min(old["first_seen"], row["first_seen"]),
+               "last_seen": max(old["last_seen"], row["last_seen"])}
+        table.update(key, row)
+
+    def _article(self, row: dict, stamp: str) -> str:
+        table = self.db["articles"]
+        try:
+            old = table.get(row["canonical_url"])
+        except sqlite_utils.db.NotFoundError:
+            old = None
+        if old is not None and old["fetched_at"] > row["fetched_at"]:
+            return "stale"  # an older capture never replaces a newer one
+        outcome = "new" if old is None else (
+            "unchanged" if all(old[c] == row[c] for c in CONTENT_COLUMNS) else "changed")
+        if old is None:
+            table.insert({**row, "indexed_at": stamp}, pk="canonical_url")
+        else:
+            table.update(row["canonical_url"], {**row, "indexed_at": stamp})
+        for column, (entity, link, name) in LINKS.items():
+            values = list(dict.fromkeys(json.loads(row[column] or "[]")))
+            self.db[link].delete_where("canonical_url = ?", [row["canonical_url"]])
+            if values:
+                self.db[entity].insert_all(({"name": v} for v in values), pk="name",
+                                           ignore=True)
+                self.db[link].insert_all(
+                    ({"canonical_url": row["canonical_url"], name: v, "position": i}
+                     for i, v in enumerate(values)), pk=("canonical_url", name))
+        return outcome
+
+    def upsert_articles(self, rows: Iterable[dict[str, Any]]) -> Counter[str]:
+        return self.write(articles=list(rows))
 
     # -- reads --------------------------------------------------------------
     def count(self, table: str = "articles") -> int:
         return self.db[table].count
 
-    def search(self, query: str, *, limit: int = 20) -> list[dict[str, Any]]:
-        """FTS5 query language (phrases, AND/OR/NOT, prefix*), ranked by bm25."""
+    def search(self, query: str, *, limit: int = 20, site: str | None = None,
+               author: str | None = None, tag: str | None = None,
+               since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+        """FTS5 query language (phrases, AND/OR/NOT, prefix*), ranked by bm25, filtered."""
         weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+        where, params = article_filters(site=site, author=author, tag=tag, since=since,
+                                        until=until)
         sql = f"""
-            select a.canonical_url as url, a.title, a.date_published, a.authors, a.site,
-                   snippet(articles_fts, 1, '**', '**', ' … ', 16) as snippet,
+            select a.canonical_url as url, a.title, a.date_published, a.authors, a.tags,
+                   a.site, snippet(articles_fts, 1, '**', '**', ' … ', 16) as snippet,
                    bm25(articles_fts, {weights}) as rank
             from articles_fts join articles a on a.rowid = articles_fts.rowid
-            where articles_fts match :query
+            where articles_fts match :query {''.join(' and ' + w for w in where)}
             order by rank limit :limit
         """
         try:
-            rows = list(self.db.query(sql, {"query": query, "limit": limit}))
+            rows = list(self.db.query(sql, {"query": query, "limit": limit, **params}))
         except sqlite3.OperationalError as exc:
             if _is_locked(exc):
                 raise
@@ -212,9 +274,50 @@ class Index:
             raise SearchError(f"cannot parse search query {query!r}: {exc}") from None
         for row in rows:
             row["authors"] = json.loads(row["authors"] or "[]")
+            row["tags"] = json.loads(row["tags"] or "[]")
         return rows
 
+    def stats(self) -> dict[str, Any]:
+        """Per-site counts and date ranges, the last crawl run, table sizes."""
+        sites = list(self.db.query(
+            "select site, count(*) as articles, min(substr(date_published, 1, 10)) as first, "
+            "max(substr(date_published, 1, 10)) as last, max(fetched_at) as last_fetched "
+            "from articles group by site order by site"))
+        last = next(iter(self.db.query(
+            "select * from crawl_runs order by finished_at desc limit 1")), None)
+        return {"sites": sites, "last_crawl": last, "articles": self.count("articles"),
+                "captures": self.count("captures"), "feed_items": self.count("feed_items")}
 
-def as_row(obj: Any) -> dict[str, Any]:
-    """Dataclass or mapping to a plain dict."""
-    return asdict(obj) if hasattr(obj, "__dataclass_fields__") else dict(obj)
+    def articles(self, **filters: str | None) -> Iterable[dict[str, Any]]:
+        """Articles (newest first) matching the same filters as search, for export."""
+        where, params = article_filters(**filters)
+        sql = ("select * from articles a" + (" where " + " and ".join(where) if where else "")
+               + " order by a.date_published desc, a.canonical_url")
+        for row in self.db.query(sql, params):
+            row.pop("fold_terms", None)
+            yield row
+
+
+def article_filters(*, site: str | None = None, author: str | None = None,
+                    tag: str | None = None, since: str | None = None,
+                    until: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """SQL conditions on `articles a` for the CLI filters (dates compare as ISO text)."""
+    where, params = [], {}
+    if site:
+        where.append("a.site = :site")
+        params["site"] = site
+    if author:
+        where.append("a.canonical_url in (select canonical_url from article_authors "
+                     "where author = :author collate nocase)")
+        params["author"] = author
+    if tag:
+        where.append("a.canonical_url in (select canonical_url from article_tags "
+                     "where tag = :tag collate nocase)")
+        params["tag"] = tag
+    if since:
+        where.append("substr(a.date_published, 1, 10) >= :since")
+        params["since"] = since
+    if until:
+        where.append("substr(a.date_published, 1, 10) <= :until")
+        params["until"] = until
+    return where, params

@@ -31,4 +31,14 @@ class ArticleItem:
     site: str
     source: dict[str, str] = field(default_factory=dict)  # how it was found
     hints: dict[str, Any] = field(default_factory=dict)  # feed/sitemap facts (dates, title)
-    extracted: Any = None  # archiver.extraction.Extracted, set by ExtractPipeline
+    extracted: dict[str, Any] | None = None  # extraction fields, set by ExtractPipeline
+    failure: str = ""  # why extraction gave no article (set by ExtractPipeline)
+
+
+@dataclass
+class FeedCapture:
+    """The items of one archived feed response, for the `feed_items` table."""
+
+    feed_url: str
+    capture: CaptureRef
+    items: list[Any] = field(default_factory=list)  # archiver.feeds.FeedItem

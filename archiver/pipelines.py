@@ -2,36 +2,46 @@
 
 ExtractPipeline runs `extract_article` in a pool of worker processes (one per
 core by default), so fetching, WARC writing and extraction overlap and the
-reactor thread never parses HTML. A page that yields no article is recorded
-(stats, log) and dropped: soft failure, it can be recomputed from the WARC.
-IndexPipeline writes the rows to `index.db` in small transactions.
+reactor thread never parses HTML. Scrapy's scraper slot (SCRAPER_SLOT_MAX_ACTIVE_SIZE)
+is the back-pressure: while bodies wait for a worker, the engine stops
+feeding new responses, so memory stays bounded whatever the crawl's size.
+A page that yields no article is recorded with its reason (soft failure: it
+is in the WARC and can be re-extracted).
+
+IndexPipeline batches rows (captures, articles, feed items, failures, the
+crawl run) into transactions on `index.db`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
+from archiver.capture import capture_written, run_recorded
 from archiver.config import ArchiverConfig
-from archiver.extraction import ExtractionError, extract_article
-from archiver.index import Index, article_row
-from archiver.items import ArticleItem
+from archiver.extraction import extraction_pool, try_extract
+from archiver.index import Index, article_row, capture_row, feed_item_rows
+from archiver.items import ArticleItem, CaptureRef, FeedCapture
+from archiver.runs import run_row
 
 logger = logging.getLogger(__name__)
 
 
 class ExtractPipeline:
-    def __init__(self, workers: int, crawler: Crawler | None = None) -> None:
+    def __init__(self, workers: int, crawler: Crawler | None = None,
+                 extract: Callable[[bytes, str], tuple[Any, str]] = try_extract) -> None:
         self.workers = workers
         self.crawler = crawler
+        self.extract = extract
         self._pool: ProcessPoolExecutor | None = None
 
     @classmethod
@@ -44,9 +54,7 @@ class ExtractPipeline:
 
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # forkserver: never fork the reactor's process state into workers.
-            context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = extraction_pool(self.workers)
         return self._pool
 
     async def process_item(self, item: Any) -> Any:
@@ -54,24 +62,18 @@ class ExtractPipeline:
             return item
         loop = asyncio.get_running_loop()
         try:
-            item.extracted = await loop.run_in_executor(
-                self.pool(), extract_article, item.html, item.url)
-        except ExtractionError as exc:
-            self._inc("archiver/extract/no_article")
-            raise DropItem(f"no article in {item.url}: {exc}") from None
+            item.extracted, item.failure = await loop.run_in_executor(
+                self.pool(), self.extract, item.html, item.url)
         except BrokenProcessPool:
-            # A worker died (out of memory, segfault in a parser): start a new
-            # pool and record the page as failed, not lost: it is in the WARC.
+            # A worker died (out of memory, a crash in a parser): start a new pool
+            # and record the page as failed, not lost: it is in the WARC.
             self._inc("archiver/extract/worker_crash")
+            logger.error("extraction worker crashed on %s; restarting the pool", item.url)
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-            raise DropItem(f"extraction worker crashed on {item.url}") from None
-        except Exception as exc:  # soft: recorded, recomputable from the WARC
-            self._inc("archiver/extract/error")
-            logger.error("extraction failed for %s: %r", item.url, exc)
-            raise DropItem(f"extraction failed for {item.url}") from None
-        self._inc("archiver/extract/ok")
+            item.failure = "extraction worker crashed"
+        self._inc("archiver/extract/failed" if item.failure else "archiver/extract/ok")
         return item
 
     def close_spider(self) -> None:
@@ -81,41 +83,82 @@ class ExtractPipeline:
 
 
 class IndexPipeline:
-    def __init__(self, path: Path, crawler: Crawler | None = None, batch_size: int = 20) -> None:
+    def __init__(self, path: Path, crawler: Crawler | None = None, batch_size: int = 50) -> None:
         self.path = path
         self.crawler = crawler
         self.batch_size = batch_size
         self.index: Index | None = None
-        self._rows: list[dict[str, Any]] = []
+        self._pending: dict[str, list[dict[str, Any]]] = self._empty()
+
+    @staticmethod
+    def _empty() -> dict[str, list[dict[str, Any]]]:
+        return {"articles": [], "captures": [], "feed_items": [], "failures": [], "runs": []}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IndexPipeline:
         cfg = ArchiverConfig.from_settings(crawler.settings)
         if not cfg.index_enabled:
             raise NotConfigured("ARCHIVER_INDEX_ENABLED is off: WARC only")
-        return cls(cfg.index_path, crawler)
+        pipe = cls(cfg.index_path, crawler)
+        crawler.signals.connect(pipe.capture_written, signal=capture_written)
+        crawler.signals.connect(pipe.run_recorded, signal=run_recorded)
+        crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
+        return pipe
 
     def open_spider(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.index = Index(self.path)
 
+    def _add(self, kind: str, row: dict[str, Any]) -> None:
+        self._pending[kind].append(row)
+        if sum(len(rows) for rows in self._pending.values()) >= self.batch_size:
+            self.flush()
+
+    def capture_written(self, ref: CaptureRef, request: Any, response: Any,
+                        metadata: dict[str, str]) -> None:
+        self._add("captures", capture_row(ref, metadata, len(response.body)))
+
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, ArticleItem) and item.extracted is not None:
-            self._rows.append(article_row(item.extracted.to_dict(), item.capture,
-                                          site=item.site, source=item.source, hints=item.hints))
-            if len(self._rows) >= self.batch_size:
-                self.flush()
+        if isinstance(item, FeedCapture):
+            for row in feed_item_rows(item.feed_url, item.items, item.capture.fetched_at):
+                self._add("feed_items", row)
+        elif isinstance(item, ArticleItem) and item.failure:
+            self._add("failures", {"url": item.url, "record_id": item.capture.record_id,
+                                   "site": item.site, "reason": item.failure,
+                                   "failed_at": item.capture.fetched_at})
+            self._stat("failed")
+            raise DropItem(f"{item.url}: {item.failure}")
+        elif isinstance(item, ArticleItem) and item.extracted is not None:
+            self._add("articles", article_row(item.extracted, item.capture,
+                                              site=item.site, source=item.source,
+                                              hints=item.hints))
         return item
 
+    def _stat(self, outcome: str, count: int = 1) -> None:
+        if self.crawler is not None and self.crawler.stats is not None:
+            self.crawler.stats.inc_value(f"archiver/index/{outcome}", count)
+
     def flush(self) -> None:
-        if self._rows and self.index is not None:
-            self.index.upsert_articles(self._rows)
-            if self.crawler is not None and self.crawler.stats is not None:
-                self.crawler.stats.inc_value("archiver/index/articles", len(self._rows))
-            self._rows = []
+        if self.index is None:
+            return
+        pending, self._pending = self._pending, self._empty()
+        outcome = self.index.write(**pending)
+        for name, count in outcome.items():
+            self._stat(name, count)
+        if pending["articles"]:
+            self._stat("articles", len(pending["articles"]))
 
     def close_spider(self) -> None:
+        self.flush()  # before the run record is written: its counts include this batch
+
+    def run_recorded(self, fields: dict[str, str]) -> None:
+        self._add("runs", run_row(fields))
+        self.flush()
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
         self.flush()
         if self.index is not None:
             self.index.close()
             self.index = None
+
+

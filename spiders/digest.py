@@ -21,9 +21,9 @@ import scrapy
 from scrapy.http import Response, TextResponse
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from archiver.capture import META_CAPTURE, META_HINTS, META_SOURCE
+from archiver.capture import META_CAPTURE, META_HINTS, META_ROLE, META_SOURCE
 from archiver.feeds import feed_links, parse_feed
-from archiver.items import ArticleItem
+from archiver.items import ArticleItem, FeedCapture
 from archiver.profiles import (
     SiteProfile,
     profile_for_target,
@@ -32,6 +32,10 @@ from archiver.profiles import (
 from archiver.urls import clean_url, host_of
 
 PAGE_RE = re.compile(r"/page/(\d+)/?$")
+# What each callback does with a page; recorded in the WARC's metadata record so
+# `archiver reindex` treats every capture the way the crawl did.
+ROLES = {"parse_article": "article", "parse_feed": "feed", "parse_sitemap": "sitemap",
+         "parse_listing": "listing", "parse_robots": "robots"}
 
 
 def _split(value: Any) -> list[str]:
@@ -75,7 +79,7 @@ class DigestSpider(scrapy.Spider):
         return scrapy.Request(
             clean_url(url), callback=callback, priority=priority,
             meta={META_SOURCE: {"type": kind, "via": via, "site": site.name},
-                  META_HINTS: hints or {}, **meta},
+                  META_HINTS: hints or {}, META_ROLE: ROLES[callback.__name__], **meta},
         )
 
     # -- start --------------------------------------------------------------
@@ -132,20 +136,26 @@ class DigestSpider(scrapy.Spider):
             elif site.is_listing_url(url):
                 yield self._listing_request(url, response.url, site, "sitemap")
 
-    def parse_feed(self, response: Response) -> Iterable[scrapy.Request]:
+    def parse_feed(self, response: Response) -> Iterable[Any]:
         site = self.site_for(response.url)
         if site is None:
             return
         items = parse_feed(response.body, response.url)
         self.crawler.stats.inc_value("archiver/feed/items", len(items))
+        capture = response.meta.get(META_CAPTURE)
+        if capture is not None:
+            yield FeedCapture(feed_url=response.url, capture=capture, items=items)
         for item in items:
             if self.site_for(item.link) is None:
+                continue
+            if site.is_listing_url(item.link):
+                yield self._listing_request(item.link, response.url, site, "feed")
                 continue
             hints = {"feed_url": response.url, "feed_guid": item.guid,
                      "feed_title": item.title, "feed_date": item.published,
                      "feed_categories": item.categories}
             yield self._request(item.link, self.parse_article, "feed", response.url, site,
-                                priority=1, hints=hints, archiver_from_feed=True)
+                                priority=1, hints=hints)
 
     def _listing_request(self, url: str, via: str, site: SiteProfile, kind: str):
         match = PAGE_RE.search(url)
@@ -183,10 +193,10 @@ class DigestSpider(scrapy.Spider):
         site = self.site_for(response.url)
         if site is None or not isinstance(response, TextResponse):
             return
+        # The decision was made when the request was (its role is in the WARC), so a
+        # rebuild from the WARCs alone treats this page exactly the same way.
         capture = response.meta.get(META_CAPTURE)
-        is_article = site.is_article_url(response.url) or (
-            response.meta.get("archiver_from_feed") and not site.is_listing_url(response.url))
-        if capture is not None and is_article:
+        if capture is not None:
             yield ArticleItem(
                 url=response.url, html=response.body, capture=capture, site=site.name,
                 source=dict(response.meta.get(META_SOURCE) or {}),

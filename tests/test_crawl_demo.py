@@ -198,8 +198,8 @@ def test_seed_article_is_clean_in_the_index(rows) -> None:
 def test_metadata_records_carry_provenance(records) -> None:
     sources = Counter()
     for recs in records.values():
-        for kind, _headers, _, body, _ in recs:
-            if kind == "metadata":
+        for kind, headers, _, body, _ in recs:
+            if kind == "metadata" and "WARC-Concurrent-To" in headers:
                 fields = dict(line.split(": ", 1) for line in body.decode().splitlines() if line)
                 assert fields["spider"] == "digest" and fields["crawl-run"]
                 sources[fields.get("source-type", "")] += 1

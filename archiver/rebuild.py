@@ -1,0 +1,202 @@
+"""Rebuild `index.db` from the WARC files alone (no Scrapy): `archiver reindex`.
+
+Reads every response record with the metadata record tied to it, and turns
+them into the same rows a crawl writes, with the same pure functions:
+`captures` for every response, `articles` (or `article_failures`) for pages
+the crawl treated as articles, `feed_items` for archived feeds, `crawl_runs`
+from each crawl's run record. Extraction runs in a process pool (one worker
+per core) with a bounded number of pages in flight, results taken in WARC
+order. The new database is built beside the old one and swapped in with one
+rename, so a reader never sees a half-built index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import DecompressingBufferedReader
+
+from archiver.extraction import extraction_pool, try_extract
+from archiver.feeds import parse_feed
+from archiver.index import Index, article_row, capture_row, feed_item_rows
+from archiver.items import CaptureRef
+from archiver.runs import RUN_URI_PREFIX, parse_fields, run_row
+from archiver.warc import OPEN_SUFFIX
+
+logger = logging.getLogger(__name__)
+TEXT_TYPES = ("text/", "application/xhtml", "application/xml", "application/rss",
+              "application/atom", "application/rdf")
+
+
+@dataclass
+class Capture:
+    ref: CaptureRef
+    metadata: dict[str, str]
+    headers: Any  # warcio StatusAndHeaders of the HTTP response
+    raw: bytes  # payload as stored (content-encoded)
+
+    def body(self) -> bytes:
+        """The payload with Content-Encoding removed, as Scrapy hands it to a spider."""
+        encoding = (self.headers.get_header("Content-Encoding") or "").strip().lower()
+        if encoding not in ("gzip", "x-gzip", "deflate", "br"):
+            return self.raw
+        try:
+            reader = DecompressingBufferedReader(BytesIO(self.raw),
+                                                 decomp_type=encoding.replace("x-", ""))
+            return reader.read()
+        except Exception:  # a broken encoding: keep what was stored
+            return self.raw
+
+
+def warc_paths(warc_dir: Path) -> list[Path]:
+    if not warc_dir.is_dir():
+        return []
+    return sorted(p for p in warc_dir.iterdir()
+                  if p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX)))
+
+
+def read_archive(warc_dir: Path) -> Iterator[Capture | dict[str, str]]:
+    """Captures (response + its metadata) and run records' fields, in WARC order."""
+    for path in warc_paths(warc_dir):
+        name = path.name.removesuffix(OPEN_SUFFIX)
+        pending: Capture | None = None
+        with path.open("rb") as fh:
+            records = ArchiveIterator(fh)
+            for record in records:
+                kind = record.rec_type
+                headers = record.rec_headers
+                block = record.content_stream().read() if kind == "metadata" else b""
+                raw = record.raw_stream.read() if kind == "response" else b""
+                records.read_to_end(record)
+                if kind == "response":
+                    if pending is not None:
+                        yield pending
+                    http = record.http_headers
+                    ctype = (http.get_header("Content-Type") or "").split(";")[0]
+                    pending = Capture(
+                        ref=CaptureRef(
+                            url=headers.get_header("WARC-Target-URI"), warc_file=name,
+                            offset=records.get_record_offset(),
+                            length=records.get_record_length(),
+                            record_id=headers.get_header("WARC-Record-ID"),
+                            payload_digest=headers.get_header("WARC-Payload-Digest") or "",
+                            fetched_at=headers.get_header("WARC-Date"),
+                            status=int(http.get_statuscode() or 0),
+                            mime_type=ctype.strip().lower()),
+                        metadata={}, headers=http, raw=raw)
+                elif kind == "metadata":
+                    target = headers.get_header("WARC-Target-URI") or ""
+                    if target.startswith(RUN_URI_PREFIX):
+                        yield parse_fields(block)
+                    elif pending is not None and headers.get_header(
+                            "WARC-Concurrent-To") == pending.ref.record_id:
+                        pending.metadata = parse_fields(block)
+                        yield pending
+                        pending = None
+        if pending is not None:
+            yield pending
+
+
+def is_article(capture: Capture) -> bool:
+    """The crawl's own decision (its role), and a page Scrapy would hand to the spider."""
+    return (capture.metadata.get("role") == "article" and 200 <= capture.ref.status < 300
+            and capture.ref.mime_type.startswith(TEXT_TYPES))
+
+
+class _Serial:
+    """An executor that runs in this process (workers=0), for comparison and debugging."""
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+def rebuild(archive: Path, *, workers: int, batch_size: int = 500) -> dict[str, int]:
+    """Build a fresh index from `archive/warcs` and swap it in; return row counts."""
+    target = archive / "index.db"
+    tmp = archive / f".index.db.rebuild-{os.getpid()}"
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        leftover.unlink(missing_ok=True)
+    index = Index(tmp)
+    pool: Executor | _Serial = extraction_pool(workers) if workers > 0 else _Serial()
+    window: deque[tuple[Capture, Future]] = deque()
+    batch: dict[str, list[dict[str, Any]]] = {"articles": [], "captures": [], "feed_items": [],
+                                              "failures": [], "runs": []}
+
+    def flush(force: bool = False) -> None:
+        if force or sum(len(v) for v in batch.values()) >= batch_size:
+            index.write(**batch)
+            for rows in batch.values():
+                rows.clear()
+
+    def finish(capture: Capture, future: Future) -> None:
+        fields, reason = future.result()
+        meta = capture.metadata
+        if fields is not None:
+            hints = json.loads(meta["hints"]) if meta.get("hints") else {}
+            batch["articles"].append(article_row(fields, capture.ref, site=meta.get("site", ""),
+                                                 source=meta, hints=hints))
+        else:
+            batch["failures"].append({"url": capture.ref.url, "record_id": capture.ref.record_id,
+                                      "site": meta.get("site", ""), "reason": reason,
+                                      "failed_at": capture.ref.fetched_at})
+
+    try:
+        for item in read_archive(archive / "warcs"):
+            if isinstance(item, dict):
+                batch["runs"].append(run_row(item))
+                continue
+            batch["captures"].append(capture_row(item.ref, item.metadata, len(item.raw)))
+            if item.metadata.get("role") == "feed" and 200 <= item.ref.status < 300:
+                items = parse_feed(item.body(), item.ref.url)
+                batch["feed_items"] += feed_item_rows(item.ref.url, items, item.ref.fetched_at)
+            if is_article(item):
+                window.append((item, pool.submit(try_extract, item.body(), item.ref.url)))
+                while len(window) > 4 * max(workers, 1):
+                    finish(*window.popleft())
+            flush()
+        while window:
+            finish(*window.popleft())
+        flush(force=True)
+        counts = {t: index.count(t) for t in ("articles", "captures", "feed_items",
+                                              "crawl_runs", "article_failures")}
+    except BaseException:
+        index.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    _swap(index, tmp, target)
+    return counts
+
+
+def _swap(index: Index, tmp: Path, target: Path) -> None:
+    """Make `tmp` a single self-contained file, then rename it over `target` atomically."""
+    index.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    index.db.execute("PRAGMA journal_mode=DELETE")
+    index.close()
+    if target.exists():
+        try:  # fold the old database's WAL into it so no stale -wal outlives the swap
+            old = sqlite3.connect(target, timeout=30)
+            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            old.close()
+        except sqlite3.DatabaseError:
+            pass  # a corrupt or foreign old file is simply replaced
+    os.replace(tmp, target)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,93 @@
+"""The index schema, created and upgraded through sqlite-utils migrations.
+
+Every table here can be rebuilt from the WARC files (`archiver reindex`):
+`captures` from response records, `articles` and its author/tag/category
+tables from extraction, `feed_items` from archived feeds, `crawl_runs` from the
+run record each crawl writes at its end. Migrations only ever add: never
+`table.transform()` a table with FTS triggers (it drops them).
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+FTS_COLUMNS = ["title", "text", "authors", "tags", "fold_terms"]
+# bm25 weights, one per FTS column: a hit in the title counts most.
+FTS_WEIGHTS = (10.0, 1.0, 5.0, 3.0, 1.0)
+# Many-to-many tables: list column of `articles` -> (entity table, link table, entity column)
+LINKS = {
+    "authors": ("authors", "article_authors", "author"),
+    "tags": ("tags", "article_tags", "tag"),
+    "categories": ("categories", "article_categories", "category"),
+}
+
+migrations = Migrations("archiver")
+
+
+@migrations()
+def m001_articles(db: sqlite_utils.Database) -> None:
+    db["articles"].create(
+        {
+            "canonical_url": str, "url": str, "site": str, "title": str,
+            "authors": str, "date_published": str, "date_published_source": str,
+            "date_modified": str, "date_modified_source": str,
+            "site_name": str, "description": str, "categories": str, "tags": str,
+            "language": str, "text": str, "word_count": int, "image": str,
+            "warc_file": str, "warc_offset": int, "warc_length": int,
+            "record_id": str, "payload_digest": str, "fetched_at": str,
+            "source_type": str, "via": str, "indexed_at": str, "fold_terms": str,
+        },
+        pk="canonical_url",
+        not_null={"url", "title", "text", "warc_file", "record_id"},
+    )
+    db["articles"].create_index(["site", "date_published"])
+    db["articles"].enable_fts(
+        FTS_COLUMNS, tokenize="unicode61 remove_diacritics 2", create_triggers=True)
+
+
+@migrations()
+def m002_captures_feeds_runs_links(db: sqlite_utils.Database) -> None:
+    db["articles"].add_column("published_month", str)
+    db["articles"].create_index(["published_month"])
+    db["captures"].create(
+        {
+            "record_id": str, "url": str, "status": int, "mime_type": str, "length_bytes": int,
+            "fetched_at": str, "warc_file": str, "warc_offset": int, "warc_length": int,
+            "payload_digest": str, "site": str, "source_type": str, "via": str, "depth": int,
+            "role": str, "crawl_run": str,
+        },
+        pk="record_id",
+        not_null={"url", "status", "fetched_at", "warc_file"},
+    )
+    db["captures"].create_index(["url", "fetched_at"])
+    db["feed_items"].create(
+        {
+            "feed_url": str, "item_key": str, "guid": str, "link": str, "title": str,
+            "item_date": str, "categories": str, "first_seen": str, "last_seen": str,
+        },
+        pk=("feed_url", "item_key"),
+    )
+    db["feed_items"].create_index(["link"])
+    db["crawl_runs"].create(
+        {
+            "run_id": str, "started_at": str, "finished_at": str, "finish_reason": str,
+            "command": str, "settings": str, "pages_fetched": int, "articles_new": int,
+            "articles_changed": int, "articles_unchanged": int, "articles_failed": int,
+            "bytes_written": int, "warc_files": int, "exit_status": int,
+        },
+        pk="run_id",
+    )
+    db["article_failures"].create(
+        {"url": str, "record_id": str, "site": str, "reason": str, "failed_at": str},
+        pk="url",
+    )
+    for entity, link, column in LINKS.values():
+        db[entity].create({"name": str}, pk="name")
+        db[link].create(
+            {"canonical_url": str, column: str, "position": int},
+            pk=("canonical_url", column),
+            foreign_keys=[("canonical_url", "articles", "canonical_url"),
+                          (column, entity, "name")],
+        )
+        db[link].create_index([column])
