@@ -21,6 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from http import HTTPStatus
 from importlib.metadata import version
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import scrapy
@@ -31,9 +32,12 @@ from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.utils.defer import deferred_from_coro
 
 from archiver import __version__
+from archiver.cdxj import INDEX_DIR, index_closed_warc
 from archiver.config import ArchiverConfig
+from archiver.handler import META_WIRE, WireHead, partial_response
 from archiver.runs import RUN_URI_PREFIX, run_fields
 from archiver.warc import HttpExchange, WarcWriter, warc_date
+from archiver.wire import stored_head
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ META_ROLE = "archiver_role"  # what the spider will do with the page: article, f
 
 
 def reason_phrase(status: int) -> str:
+    """The standard phrase: only used when the handler could not keep the real one."""
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -57,14 +62,17 @@ def reason_phrase(status: int) -> str:
 
 
 def exchange_from_scrapy(
-    request: Request, response: Response, fetched_at: datetime
+    request: Request, response: Response, fetched_at: datetime,
+    wire: WireHead | None = None, truncated: str | None = None,
 ) -> HttpExchange:
     """Rebuild the exchange from what the download handler saw.
 
-    Twisted has already removed the chunked transfer framing (and the
-    Transfer-Encoding header with it), so the stored body is the entity body
-    and the payload digest is the spec's (WARC.md C3, C5). Content-Encoding is
-    untouched: HttpCompressionMiddleware has not run yet.
+    With `wire` (from `archiver.handler`) the status line, response headers and
+    request head are the bytes received and sent. Twisted has removed the
+    chunked framing from the body, so Transfer-Encoding is left out of the
+    stored head and the payload digest is the spec's (WARC.md C3, C5).
+    Content-Encoding is untouched: HttpCompressionMiddleware has not run yet.
+    Without `wire` (another handler) the head is rebuilt from Scrapy's headers.
     """
     parts = urlsplit(response.url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -73,20 +81,30 @@ def exchange_from_scrapy(
         if name.lower() != b"host":
             req_headers.extend((name, v) for v in values)
     resp_headers = [(name, v) for name, values in response.headers.items() for v in values]
+    protocol = response.protocol or "HTTP/1.1"
+    reason, raw_head = reason_phrase(response.status), None
+    if wire is not None:
+        head = stored_head(wire.lines)
+        protocol, reason, resp_headers, raw_head = (head.protocol, head.reason, head.headers,
+                                                    head.raw)
+    if truncated is None and "dataloss" in (response.flags or []):
+        truncated = "disconnect"
     return HttpExchange(
         url=response.url,
         method=request.method,
         request_target=target,
         request_headers=req_headers,
         request_body=request.body,
-        protocol=response.protocol or "HTTP/1.1",
+        protocol=protocol,
         status=response.status,
-        reason=reason_phrase(response.status),
+        reason=reason,
         response_headers=resp_headers,
         body=response.body,
         fetched_at=fetched_at,
         ip_address=str(response.ip_address) if response.ip_address else None,
-        truncated="disconnect" if "dataloss" in (response.flags or []) else None,
+        truncated=truncated,
+        raw_response_head=raw_head,
+        raw_request_head=wire.request_head if wire is not None else None,
     )
 
 
@@ -119,9 +137,21 @@ class WarcCapture:
             warcinfo=warcinfo, hostname=socket.gethostname(),
         )
         ext = cls(writer, crawler, run_id)
+        index_dir = cfg.archive_dir / INDEX_DIR
+        writer.on_close = lambda path: ext.index_closed(path, index_dir)
         crawler.signals.connect(ext.response_downloaded, signal=signals.response_downloaded)
+        crawler.signals.connect(ext.partial_response, signal=partial_response)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
+
+    def index_closed(self, path: Path, index_dir: Path) -> None:
+        """CDXJ for a file just closed; a failure is soft (`archiver verify --repair` redoes it)."""
+        try:
+            index_closed_warc(path, index_dir)
+        except Exception as exc:
+            self.crawler.stats.inc_value("archiver/cdxj/error")
+            logger.error("could not index %s into CDXJ: %s (archiver verify --repair "
+                         "writes it)", path.name, exc)
 
     def record_run(self, reason: str) -> None:
         """Write the crawl-run summary into the WARC (crawl_runs is rebuilt from it)."""
@@ -157,11 +187,21 @@ class WarcCapture:
         }
 
     def response_downloaded(self, response: Response, request: Request, spider) -> None:
+        self._capture(request, response, request.meta.pop(META_WIRE, None), None)
+
+    def partial_response(self, response: Response, request: Request, spider,
+                         reason: str) -> None:
+        """A body cut by DOWNLOAD_MAXSIZE or a dropped connection: archived, marked."""
+        self.crawler.stats.inc_value(f"archiver/warc/truncated/{reason}")
+        self._capture(request, response, request.meta.pop(META_WIRE, None), reason)
+
+    def _capture(self, request: Request, response: Response, wire: WireHead | None,
+                 truncated: str | None) -> None:
         stats = self.crawler.stats
         if self.failed:
             return
         try:
-            ex = exchange_from_scrapy(request, response, datetime.now(UTC))
+            ex = exchange_from_scrapy(request, response, datetime.now(UTC), wire, truncated)
             metadata = self.provenance(request)
             ref = self.writer.write_exchange(ex, metadata)
         except Exception as exc:  # loud: data is at stake
@@ -173,8 +213,9 @@ class WarcCapture:
                 deferred_from_coro(
                     self.crawler.engine.close_spider_async(reason="warc_write_error"))
             return
-        request.meta[META_CAPTURE] = ref
         stats.inc_value("archiver/warc/records")
+        if truncated is None or "dataloss" in response.flags:
+            request.meta[META_CAPTURE] = ref  # (a cut body's request fails next, as in Scrapy)
         stats.set_value("archiver/warc/bytes", self.writer.bytes_written)
         self.crawler.signals.send_catch_log(capture_written, ref=ref, request=request,
                                             response=response, metadata=metadata)

@@ -44,6 +44,13 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
+# HTTP/1.1 as Scrapy's, also keeping the raw status line and headers and the head of a
+# body cut by DOWNLOAD_MAXSIZE for the WARC (archiver/handler.py).
+DOWNLOAD_HANDLERS = {
+    "http": "archiver.handler.ArchivingHTTP11DownloadHandler",
+    "https": "archiver.handler.ArchivingHTTP11DownloadHandler",
+}
+
 EXTENSIONS = {
     # Writes every HTTP exchange to WARC at `response_downloaded`.
     "archiver.capture.WarcCapture": 0,

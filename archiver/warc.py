@@ -1,11 +1,13 @@
 """Rotating, crash-safe WARC writer (no Scrapy here).
 
 One `WarcWriter` owns one file at a time, named
-`Prefix-Timestamp17-Serial-Pid~Host.warc.gz` (Heritrix' convention, so two
-processes never collide) and suffixed `.open` until it is closed. Every file
-starts with a warcinfo record; each record is its own gzip member; one HTTP
-exchange (response, request, metadata) is always written whole into one file,
-flushed, and the file rotates only between exchanges.
+`Prefix-Timestamp17-Serial-Pid-Host.warc.gz` (Heritrix' convention with
+`-` for its `~`, so two processes never collide and WACZ accepts the name)
+and suffixed `.open` until it is closed. Every file starts with a warcinfo
+record; each record is its own gzip member; one HTTP exchange
+(response, request, metadata) is always written whole into one file, flushed,
+and the file rotates only between exchanges; a hook runs as each file closes
+(the capture extension writes its CDXJ index there).
 
 The HTTP header block is written from the bytes we are given, not re-rendered
 by warcio (which would %-encode non-ASCII values), while warcio computes the
@@ -57,8 +59,13 @@ def warc_date(moment: datetime) -> str:
 def warc_filename(prefix: str, started: datetime, serial: int, pid: int, hostname: str) -> str:
     started = started.astimezone(UTC)
     stamp = started.strftime("%Y%m%d%H%M%S") + f"{started.microsecond // 1000:03d}"
-    host = "".join(c if c.isalnum() or c in ".-" else "_" for c in hostname) or "localhost"
-    return f"{prefix}-{stamp}-{serial:05d}-{pid}~{host}.warc.gz"
+    return f"{prefix}-{stamp}-{serial:05d}-{pid}-{file_host(hostname)}.warc.gz"
+
+
+def file_host(hostname: str) -> str:
+    """The host name as it may appear in a file name (WACZ allows only [-a-z0-9._])."""
+    host = "".join(c if c.isascii() and (c.isalnum() or c in ".-") else "-" for c in hostname)
+    return host or "localhost"
 
 
 @dataclass
@@ -78,6 +85,8 @@ class HttpExchange:
     fetched_at: datetime
     ip_address: str | None = None
     truncated: str | None = None  # WARC-Truncated reason: length|time|disconnect|unspecified
+    raw_response_head: bytes | None = None  # status line + headers as received, if known
+    raw_request_head: bytes | None = None  # request line + headers as sent, if known
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -126,6 +135,7 @@ class WarcWriter:
         pid: int | None = None,
         clock: Clock = utc_now,
         id_factory: IdFactory = new_record_id,
+        on_close: Callable[[Path], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
@@ -135,6 +145,7 @@ class WarcWriter:
         self.pid = os.getpid() if pid is None else pid
         self.clock = clock
         self.id_factory = id_factory
+        self.on_close = on_close  # called with each file's final path once it is closed
         self._builder = _Builder(None, gzip=True, warc_version=WARC_VERSION)
         self._serial = 0
         self._file: BinaryIO | None = None
@@ -163,6 +174,7 @@ class WarcWriter:
                 "conformsTo": "https://iipc.github.io/warc-specifications/specifications/"
                 "warc-format/warc-1.1/", "hostname": self.hostname}
         info.update({k: v for k, v in self.warcinfo.items() if v})
+        info.setdefault("operator", "unspecified")
         body = b"".join(f"{k}: {v}\r\n".encode() for k, v in info.items())
         record = self._builder.create_warc_record(
             "", "warcinfo", payload=BytesIO(body), length=len(body),
@@ -188,6 +200,8 @@ class WarcWriter:
         self.files_closed.append(self._name)
         logger.info("closed WARC file %s", self._name)
         self._name = ""
+        if self.on_close is not None:
+            self.on_close(final)
 
     def __enter__(self) -> WarcWriter:
         return self
@@ -217,7 +231,8 @@ class WarcWriter:
             common["WARC-IP-Address"] = ex.ip_address
 
         status_line = f"{ex.protocol} {ex.status} {ex.reason}".rstrip()
-        raw_head = http_head(status_line.encode("latin-1"), ex.response_headers)
+        raw_head = ex.raw_response_head or http_head(status_line.encode("latin-1"),
+                                                     ex.response_headers)
         resp_fields = {"WARC-Record-ID": response_id, **common}
         if ex.truncated:
             resp_fields["WARC-Truncated"] = ex.truncated
@@ -234,7 +249,7 @@ class WarcWriter:
             warc_headers_dict={"WARC-Record-ID": request_id, **common,
                                "WARC-Concurrent-To": response_id},
             http_headers=_RawHttpHeaders(
-                http_head(req_line, ex.request_headers),
+                ex.raw_request_head or http_head(req_line, ex.request_headers),
                 f"{ex.request_target} {ex.protocol}", ex.method),
         )
         self._write(request)

@@ -64,7 +64,7 @@ def test_golden_bytes(tmp_path: Path) -> None:
     with writer(tmp_path) as w:
         ref = w.write_exchange(exchange(), {"via": "http://127.0.0.1:8080/feed/", "depth": "1"})
     files = list(tmp_path.iterdir())
-    assert [f.name for f in files] == ["TEST-20260102030405123-00000-42~host.example.warc.gz"]
+    assert [f.name for f in files] == ["TEST-20260102030405123-00000-42-host.example.warc.gz"]
     produced = b"".join(read_members(files[0]))
     if os.environ.get("ARCHIVER_REGEN_GOLDEN"):  # regenerate, review the diff, commit
         GOLDEN.write_bytes(produced)
@@ -136,7 +136,7 @@ def test_rotation_never_splits_an_exchange(tmp_path: Path) -> None:
 
 def test_file_names_never_collide() -> None:
     a = warc_filename("P", T0, 0, 1, "host")
-    assert a == "P-20260102030405123-00000-1~host.warc.gz"
+    assert a == "P-20260102030405123-00000-1-host.warc.gz"
     assert a != warc_filename("P", T0, 0, 2, "host")  # another process, same instant
     assert a != warc_filename("P", T0, 1, 1, "host")
 
