@@ -285,12 +285,19 @@ def serve(archive: Path, port: int, host: str) -> None:
     """Open the archive's index in Datasette, articles searchable."""
     db = archive / "index.db"
     Index(db, create=False).close()  # a clear error if missing or foreign
-    metadata = Path(str(resources.files("archiver").joinpath("datasette/metadata.json")))
+    from archiver.datasette_meta import metadata
+
+    config = archive / ".datasette"
+    config.mkdir(exist_ok=True)
+    (config / "metadata.json").write_text(json.dumps(metadata(), indent=2, ensure_ascii=False))
+    plugins = Path(str(resources.files("archiver").joinpath("datasette_plugins")))
     click.echo(f"Datasette on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
     sys.stderr.flush()
     # Become Datasette: signals (Ctrl-C, SIGTERM from a service manager) reach it directly.
-    os.execv(sys.executable, [sys.executable, "-m", "datasette", "serve", str(db),
-                              "--host", host, "--port", str(port), "--metadata", str(metadata)])
+    os.execv(sys.executable, [
+        sys.executable, "-m", "datasette", "serve", str(db), "--host", host, "--port", str(port),
+        "--metadata", str(config / "metadata.json"), "--plugins-dir", str(plugins),
+        "--setting", "sql_time_limit_ms", "5000"])
 
 
 def main() -> None:  # pragma: no cover - `python -m archiver`
