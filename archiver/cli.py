@@ -251,18 +251,22 @@ def stats(archive: Path, as_json: bool) -> None:
                f"captures: {report['captures']}; feed items: {report['feed_items']}")
 
 
-@cli.command("export-articles", hidden=True)
+@cli.group(invoke_without_command=True)
 @ARCHIVE_OPTION
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
-              show_default=True)
+              show_default=True, help="Format of the articles export.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of standard output.")
 @article_filters
+@click.pass_context
 @friendly
-def export_articles(archive: Path, fmt: str, output: Path | None, site: str | None,
-                    author: str | None, tag: str | None, since: Any, until: Any) -> None:
-    """Write the articles as JSON lines or CSV (same filters as search)."""
+def export(ctx: click.Context, archive: Path, fmt: str, output: Path | None, site: str | None,
+           author: str | None, tag: str | None, since: Any, until: Any) -> None:
+    """Export the articles (--format jsonl|csv, same filters as search), or: export wacz."""
     from archiver.exporting import write_articles
+
+    if ctx.invoked_subcommand is not None:
+        return  # `archiver export wacz ...`: the subcommand has its own options
 
     index = Index(archive / "index.db", create=False)
     try:
@@ -305,7 +309,9 @@ def main() -> None:  # pragma: no cover - `python -m archiver`
 
 
 # WARC-side commands live in their own module (they reuse ARCHIVE_OPTION and friendly above).
-from archiver.commands_warc import export, verify  # noqa: E402
+from archiver.commands_warc import export as warc_export  # noqa: E402
+from archiver.commands_warc import verify  # noqa: E402
 
-cli.add_command(export)
+for _name, _command in warc_export.commands.items():
+    export.add_command(_command, _name)
 cli.add_command(verify)

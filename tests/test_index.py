@@ -161,12 +161,12 @@ def test_stats(demo_crawl) -> None:
 
 def test_export_jsonl_and_csv(demo_crawl, demo_truth) -> None:
     archive = str(demo_crawl.archive)
-    jsonl = run_archiver("export-articles", "--archive", archive, "--format", "jsonl",
+    jsonl = run_archiver("export", "--archive", archive, "--format", "jsonl",
                          check=True).stdout
     rows = [json.loads(line) for line in jsonl.splitlines()]
     assert len(rows) == 32 and isinstance(rows[0]["authors"], list)
     assert rows[0]["date_published"] >= rows[-1]["date_published"]
-    data = run_archiver("export-articles", "--archive", archive, "--format", "csv",
+    data = run_archiver("export", "--archive", archive, "--format", "csv",
                         "--tag", "Lithuania", check=True).stdout
     table = list(csv.DictReader(io.StringIO(data)))
     assert {r["title"] for r in table} == {a.title for a in demo_truth.articles
