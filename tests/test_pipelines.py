@@ -1,0 +1,80 @@
+"""The extraction pool: same results as in-process extraction; a crashed worker is survived
+and its page recorded as failed, not lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from scrapy.exceptions import DropItem
+
+from archiver.demosite import render
+from archiver.extraction import try_extract
+from archiver.index import Index
+from archiver.items import ArticleItem, CaptureRef
+from archiver.pipelines import ExtractPipeline, IndexPipeline
+
+BASE = "http://127.0.0.1:8080"
+
+
+def crash_on_marked_page(html: bytes, url: str):
+    """Module-level (picklable) extractor that kills its worker on one URL."""
+    if url.endswith("#crash"):
+        os._exit(1)
+    return try_extract(html, url)
+
+
+def items(site, count: int) -> list[ArticleItem]:
+    out = []
+    for n, article in enumerate(site.articles[:count]):
+        url = BASE + article.path
+        ref = CaptureRef(url=url, warc_file="F.warc.gz", offset=n, length=1,
+                         record_id=f"<urn:uuid:{n}>", payload_digest="sha1:X",
+                         fetched_at=f"2026-01-01T00:00:{n:02d}Z", status=200,
+                         mime_type="text/html")
+        html = render.article_page(site, article, BASE).encode()
+        out.append(ArticleItem(url=url, html=html, capture=ref, site="demo"))
+    return out
+
+
+def run(pipeline: ExtractPipeline, batch: list[ArticleItem]) -> list[ArticleItem]:
+    async def go() -> list[ArticleItem]:
+        return [await pipeline.process_item(item) for item in batch]
+    try:
+        return asyncio.run(go())
+    finally:
+        pipeline.close_spider()
+
+
+def test_pool_gives_the_same_fields_as_in_process(demo_truth) -> None:
+    batch = items(demo_truth, 8)
+    pooled = run(ExtractPipeline(workers=2), batch)
+    for item in pooled:
+        assert not item.failure
+        assert item.extracted == try_extract(item.html, item.url)[0]
+
+
+def test_worker_crash_is_survived_and_recorded(tmp_path: Path, demo_truth) -> None:
+    batch = items(demo_truth, 3)
+    batch[1].url += "#crash"
+    done = run(ExtractPipeline(workers=1, extract=crash_on_marked_page), batch)
+    assert done[0].extracted and not done[0].failure
+    assert done[1].extracted is None and done[1].failure == "extraction worker crashed"
+    assert done[2].extracted and not done[2].failure  # a fresh pool took over
+
+    index = IndexPipeline(tmp_path / "index.db")
+    index.open_spider()
+    index.process_item(done[0])
+    with pytest.raises(DropItem):
+        index.process_item(done[1])
+    index.process_item(done[2])
+    index.close_spider()
+    index.spider_closed(None, "finished")
+    db = Index(tmp_path / "index.db", create=False)
+    assert db.count("articles") == 2
+    failures = list(db.db["article_failures"].rows)
+    assert [(f["url"], f["reason"]) for f in failures] == [
+        (batch[1].url, "extraction worker crashed")]
+    db.close()
