@@ -36,7 +36,7 @@ from archiver.cdxj import INDEX_DIR, index_closed_warc
 from archiver.config import ArchiverConfig
 from archiver.handler import META_WIRE, WireHead, partial_response
 from archiver.runs import RUN_URI_PREFIX, run_fields
-from archiver.warc import HttpExchange, WarcWriter, warc_date
+from archiver.warc import HttpExchange, Revisit, WarcWriter, payload_digest, warc_date
 from archiver.wire import stored_head
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ META_CAPTURE = "archiver_capture"
 META_SOURCE = "archiver_source"
 META_HINTS = "archiver_hints"
 META_ROLE = "archiver_role"  # what the spider will do with the page: article, feed, ...
+META_PREVIOUS = "archiver_previous"  # the URL's last full capture (incremental crawls)
 
 
 def reason_phrase(status: int) -> str:
@@ -106,6 +107,21 @@ def exchange_from_scrapy(
         raw_response_head=raw_head,
         raw_request_head=wire.request_head if wire is not None else None,
     )
+
+
+def revisit_of(previous: dict[str, str] | None, ex: HttpExchange) -> Revisit | None:
+    """A 304, or a 200 with the payload of the URL's last capture, becomes a revisit."""
+    if not previous:
+        return None
+    if ex.status == 304:
+        profile = "server-not-modified"
+    elif ex.status == 200 and payload_digest(ex.body) == previous["payload_digest"]:
+        profile = "identical-payload-digest"
+    else:
+        return None
+    return Revisit(profile=profile, refers_to=previous["record_id"],
+                   refers_to_uri=previous["url"], refers_to_date=previous["fetched_at"],
+                   payload_digest=previous["payload_digest"])
 
 
 class WarcCapture:
@@ -203,7 +219,8 @@ class WarcCapture:
         try:
             ex = exchange_from_scrapy(request, response, datetime.now(UTC), wire, truncated)
             metadata = self.provenance(request)
-            ref = self.writer.write_exchange(ex, metadata)
+            revisit = revisit_of(request.meta.get(META_PREVIOUS), ex) if not truncated else None
+            ref = self.writer.write_exchange(ex, metadata, revisit)
         except Exception as exc:  # loud: data is at stake
             self.failed = True
             stats.inc_value("archiver/warc/write_error")
@@ -214,6 +231,10 @@ class WarcCapture:
                     self.crawler.engine.close_spider_async(reason="warc_write_error"))
             return
         stats.inc_value("archiver/warc/records")
+        if revisit is not None:
+            stats.inc_value(f"archiver/warc/revisit/{revisit.profile}")
+            if ex.status == 304 and metadata.get("role") == "article":
+                stats.inc_value("archiver/index/unchanged")  # the spider never sees a 304
         if truncated is None or "dataloss" in response.flags:
             request.meta[META_CAPTURE] = ref  # (a cut body's request fails next, as in Scrapy)
         stats.set_value("archiver/warc/bytes", self.writer.bytes_written)

@@ -17,6 +17,7 @@ import click
 from archiver import __version__
 from archiver.config import ConfigError
 from archiver.index import Index, IndexUnavailable, SearchError
+from archiver.lock import EXIT_LOCKED, ArchiveLocked
 from archiver.profiles import (
     ProfileError,
     SiteProfile,
@@ -43,6 +44,9 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         except (ConfigError, ProfileError, IndexUnavailable, SearchError) as exc:
             click.echo(f"archiver: error: {exc}", err=True)
             sys.exit(2)
+        except ArchiveLocked as exc:
+            click.echo(f"archiver: {exc}", err=True)
+            sys.exit(EXIT_LOCKED)
     return wrapper
 
 
@@ -125,11 +129,31 @@ def _crawl(sites: list[SiteProfile], archive: Path, overrides: dict[str, str]) -
 @ARCHIVE_OPTION
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a Scrapy or ARCHIVER_* setting (as `scrapy crawl -s`).")
+@click.option("--recheck", is_flag=True, help="Fetch every known article again.")
+@click.option("--backfill", is_flag=True, help="Walk every listing page, not just new ones.")
+@click.option("--force", is_flag=True, help="Poll every feed, due or not.")
+@click.option("--max-pages", type=click.IntRange(1), help="Stop after this many responses.")
+@click.option("--max-duration", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Stop after this many seconds.")
 @friendly
 def crawl(targets: tuple[str, ...], feeds: tuple[str, ...], sitemaps: tuple[str, ...],
-          profiles: tuple[str, ...], archive: Path, settings: tuple[str, ...]) -> None:
-    """Crawl TARGETs: home URLs (https://site/) or built-in profile names (belarusdigest)."""
+          profiles: tuple[str, ...], archive: Path, settings: tuple[str, ...], recheck: bool,
+          backfill: bool, force: bool, max_pages: int | None,
+          max_duration: float | None) -> None:
+    """Crawl TARGETs: home URLs (https://site/) or built-in profile names (belarusdigest).
+
+    Incremental by default: archived articles are not fetched again unless due for a
+    re-check; feeds, sitemaps and listings are asked for with conditional requests.
+    """
     overrides = parse_overrides(settings)
+    for flag, name in ((recheck, "ARCHIVER_RECHECK"), (backfill, "ARCHIVER_BACKFILL"),
+                       (force, "ARCHIVER_FORCE")):
+        if flag:
+            overrides[name] = "True"
+    if max_pages:
+        overrides["CLOSESPIDER_PAGECOUNT"] = str(max_pages)
+    if max_duration:
+        overrides["CLOSESPIDER_TIMEOUT"] = str(max_duration)
     sites = [profile_for_target(t) for t in targets]
     sites += [load_profile(p) for p in profiles]
     if feeds or sitemaps:

@@ -10,6 +10,7 @@ crawl and by `archiver reindex`, so both give the same rows.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import re
@@ -134,10 +135,18 @@ def article_row(extracted: Mapping[str, Any], capture: CaptureRef, *, site: str,
     return row
 
 
-def capture_row(ref: CaptureRef, metadata: Mapping[str, str], length_bytes: int) -> dict:
-    """One `captures` row: a response record and how its URL was found."""
+def capture_row(ref: CaptureRef, metadata: Mapping[str, str], length_bytes: int,
+                validators: Mapping[str, str] | None = None) -> dict:
+    """One `captures` row: a response or revisit record and how its URL was found.
+
+    `validators` are the response's ETag and Last-Modified, for conditional requests.
+    """
     depth = str(metadata.get("depth") or "0")
+    validators = validators or {}
     return {
+        "record_type": ref.record_type, "refers_to": ref.refers_to or None,
+        "etag": validators.get("etag") or None,
+        "last_modified": validators.get("last-modified") or None,
         "record_id": ref.record_id, "url": ref.url, "status": ref.status,
         "mime_type": ref.mime_type or None, "length_bytes": length_bytes,
         "fetched_at": ref.fetched_at, "warc_file": ref.warc_file, "warc_offset": ref.offset,
@@ -160,6 +169,28 @@ def feed_item_rows(feed_url: str, items: Iterable[Any], seen_at: str) -> list[di
             "first_seen": seen_at, "last_seen": seen_at,
         })
     return rows
+
+
+def version_row(old: Mapping[str, Any] | None, new: Mapping[str, Any], number: int) -> dict:
+    """An `article_versions` row: what changed since the previous version, with a text diff."""
+    if old is None:
+        changes, diff = ["first capture"], ""
+    else:
+        changes = [name for name in CONTENT_COLUMNS if old[name] != new[name]]
+        changes = ["body" if c == "text" else c for c in changes]
+        lines = difflib.unified_diff(
+            (old["text"] or "").splitlines(), (new["text"] or "").splitlines(),
+            fromfile=f"version {number - 1} ({old['fetched_at']})",
+            tofile=f"version {number} ({new['fetched_at']})", lineterm="", n=1)
+        diff = "\n".join(lines)
+        if old["title"] != new["title"]:
+            diff = f"title: {old['title']!r} → {new['title']!r}\n" + diff
+    return {
+        "canonical_url": new["canonical_url"], "version": number,
+        "record_id": new["record_id"], "fetched_at": new["fetched_at"], "title": new["title"],
+        "date_published": new["date_published"], "date_modified": new["date_modified"],
+        "text": new["text"], "changes": ", ".join(changes), "diff": diff,
+    }
 
 
 class Index:
@@ -228,10 +259,16 @@ class Index:
             return "stale"  # an older capture never replaces a newer one
         outcome = "new" if old is None else (
             "unchanged" if all(old[c] == row[c] for c in CONTENT_COLUMNS) else "changed")
+        versions = (old or {}).get("version_count") or 0
+        if outcome != "unchanged":
+            versions += 1
+            self.db["article_versions"].insert(version_row(old, row, versions),
+                                               pk=("canonical_url", "version"))
+        row = {**row, "version_count": versions, "indexed_at": stamp}
         if old is None:
-            table.insert({**row, "indexed_at": stamp}, pk="canonical_url")
+            table.insert(row, pk="canonical_url")
         else:
-            table.update(row["canonical_url"], {**row, "indexed_at": stamp})
+            table.update(row["canonical_url"], row)
         for column, (entity, link, name) in LINKS.items():
             values = list(dict.fromkeys(json.loads(row[column] or "[]")))
             self.db[link].delete_where("canonical_url = ?", [row["canonical_url"]])

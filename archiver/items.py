@@ -19,6 +19,8 @@ class CaptureRef:
     fetched_at: str  # WARC-Date, ISO-8601 UTC
     status: int
     mime_type: str
+    record_type: str = "response"  # or "revisit" (no body: see refers_to)
+    refers_to: str = ""  # WARC-Refers-To of a revisit: the record holding the payload
 
 
 @dataclass

@@ -116,7 +116,9 @@ class IndexPipeline:
 
     def capture_written(self, ref: CaptureRef, request: Any, response: Any,
                         metadata: dict[str, str]) -> None:
-        self._add("captures", capture_row(ref, metadata, len(response.body)))
+        validators = {name: (response.headers.get(name) or b"").decode("latin-1")
+                      for name in ("etag", "last-modified")}
+        self._add("captures", capture_row(ref, metadata, len(response.body), validators))
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, FeedCapture):

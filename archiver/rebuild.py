@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sqlite3
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
@@ -26,6 +27,7 @@ from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import DecompressingBufferedReader
+from warcio.exceptions import ArchiveLoadFailed
 
 from archiver.extraction import extraction_pool, try_extract
 from archiver.feeds import parse_feed
@@ -66,51 +68,73 @@ def warc_paths(warc_dir: Path) -> list[Path]:
                   if p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX)))
 
 
-def read_archive(warc_dir: Path) -> Iterator[Capture | dict[str, str]]:
-    """Captures (response + its metadata) and run records' fields, in WARC order."""
-    for path in warc_paths(warc_dir):
-        name = path.name.removesuffix(OPEN_SUFFIX)
-        pending: Capture | None = None
-        with path.open("rb") as fh:
-            records = ArchiveIterator(fh)
-            for record in records:
-                kind = record.rec_type
-                headers = record.rec_headers
-                block = record.content_stream().read() if kind == "metadata" else b""
-                raw = record.raw_stream.read() if kind == "response" else b""
-                records.read_to_end(record)
-                if kind == "response":
-                    if pending is not None:
-                        yield pending
-                    http = record.http_headers
-                    ctype = (http.get_header("Content-Type") or "").split(";")[0]
-                    pending = Capture(
-                        ref=CaptureRef(
-                            url=headers.get_header("WARC-Target-URI"), warc_file=name,
-                            offset=records.get_record_offset(),
-                            length=records.get_record_length(),
-                            record_id=headers.get_header("WARC-Record-ID"),
-                            payload_digest=headers.get_header("WARC-Payload-Digest") or "",
-                            fetched_at=headers.get_header("WARC-Date"),
-                            status=int(http.get_statuscode() or 0),
-                            mime_type=ctype.strip().lower()),
-                        metadata={}, headers=http, raw=raw)
-                elif kind == "metadata":
-                    target = headers.get_header("WARC-Target-URI") or ""
-                    if target.startswith(RUN_URI_PREFIX):
-                        yield parse_fields(block)
-                    elif pending is not None and headers.get_header(
-                            "WARC-Concurrent-To") == pending.ref.record_id:
-                        pending.metadata = parse_fields(block)
-                        yield pending
-                        pending = None
-        if pending is not None:
-            yield pending
+def read_archive(warc_dir: Path, skip: dict[str, int] | None = None
+                 ) -> Iterator[Capture | dict[str, str]]:
+    """Captures (response + its metadata) and run records' fields, in WARC order.
+
+    `skip` maps file names to the last indexed offset: files indexed before the newest
+    one among them are not read at all (a catch-up reads only the tail).
+    """
+    paths = warc_paths(warc_dir)
+    if skip:
+        newest = max((p for p in paths if p.name.removesuffix(OPEN_SUFFIX) in skip),
+                     default=None)
+        paths = [p for p in paths if newest is None or p >= newest
+                 or p.name.removesuffix(OPEN_SUFFIX) not in skip]
+    for path in paths:
+        try:
+            yield from _read_file(path)
+        except (ArchiveLoadFailed, EOFError, OSError, zlib.error) as exc:
+            # a torn tail (a crash mid-write): keep what was read, say what was not
+            logger.warning("%s: stopped reading at a damaged record (%s); "
+                           "`archiver verify --repair` trims it", path.name, exc)
+
+
+def _read_file(path: Path) -> Iterator[Capture | dict[str, str]]:
+    name = path.name.removesuffix(OPEN_SUFFIX)
+    pending: Capture | None = None
+    with path.open("rb") as fh:
+        records = ArchiveIterator(fh)
+        for record in records:
+            kind = record.rec_type
+            headers = record.rec_headers
+            block = record.content_stream().read() if kind == "metadata" else b""
+            raw = record.raw_stream.read() if kind == "response" else b""
+            records.read_to_end(record)
+            if kind in ("response", "revisit"):
+                if pending is not None:
+                    yield pending
+                http = record.http_headers
+                ctype = (http.get_header("Content-Type") or "").split(";")[0]
+                pending = Capture(
+                    ref=CaptureRef(
+                        url=headers.get_header("WARC-Target-URI"), warc_file=name,
+                        offset=records.get_record_offset(),
+                        length=records.get_record_length(),
+                        record_id=headers.get_header("WARC-Record-ID"),
+                        payload_digest=headers.get_header("WARC-Payload-Digest") or "",
+                        fetched_at=headers.get_header("WARC-Date"),
+                        status=int(http.get_statuscode() or 0),
+                        mime_type=ctype.strip().lower(), record_type=kind,
+                        refers_to=headers.get_header("WARC-Refers-To") or ""),
+                    metadata={}, headers=http, raw=raw)
+            elif kind == "metadata":
+                target = headers.get_header("WARC-Target-URI") or ""
+                if target.startswith(RUN_URI_PREFIX):
+                    yield parse_fields(block)
+                elif pending is not None and headers.get_header(
+                        "WARC-Concurrent-To") == pending.ref.record_id:
+                    pending.metadata = parse_fields(block)
+                    yield pending
+                    pending = None
+    if pending is not None:
+        yield pending
 
 
 def is_article(capture: Capture) -> bool:
     """The crawl's own decision (its role), and a page Scrapy would hand to the spider."""
-    return (capture.metadata.get("role") == "article" and 200 <= capture.ref.status < 300
+    return (capture.metadata.get("role") == "article" and capture.ref.record_type == "response"
+            and 200 <= capture.ref.status < 300
             and capture.ref.mime_type.startswith(TEXT_TYPES))
 
 
@@ -126,13 +150,9 @@ class _Serial:
         pass
 
 
-def rebuild(archive: Path, *, workers: int, batch_size: int = 500) -> dict[str, int]:
-    """Build a fresh index from `archive/warcs` and swap it in; return row counts."""
-    target = archive / "index.db"
-    tmp = archive / f".index.db.rebuild-{os.getpid()}"
-    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        leftover.unlink(missing_ok=True)
-    index = Index(tmp)
+def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, workers: int,
+                  batch_size: int = 500) -> None:
+    """Write the rows of these captures and run records into `index`, in WARC order."""
     pool: Executor | _Serial = extraction_pool(workers) if workers > 0 else _Serial()
     window: deque[tuple[Capture, Future]] = deque()
     batch: dict[str, list[dict[str, Any]]] = {"articles": [], "captures": [], "feed_items": [],
@@ -157,14 +177,18 @@ def rebuild(archive: Path, *, workers: int, batch_size: int = 500) -> dict[str, 
                                       "failed_at": capture.ref.fetched_at})
 
     try:
-        for item in read_archive(archive / "warcs"):
+        for item in items:
             if isinstance(item, dict):
                 batch["runs"].append(run_row(item))
                 continue
-            batch["captures"].append(capture_row(item.ref, item.metadata, len(item.raw)))
-            if item.metadata.get("role") == "feed" and 200 <= item.ref.status < 300:
-                items = parse_feed(item.body(), item.ref.url)
-                batch["feed_items"] += feed_item_rows(item.ref.url, items, item.ref.fetched_at)
+            validators = {name: item.headers.get_header(name) or ""
+                          for name in ("etag", "last-modified")}
+            batch["captures"].append(capture_row(item.ref, item.metadata, len(item.raw),
+                                                 validators))
+            if (item.metadata.get("role") == "feed" and item.ref.record_type == "response"
+                    and 200 <= item.ref.status < 300):
+                items_ = parse_feed(item.body(), item.ref.url)
+                batch["feed_items"] += feed_item_rows(item.ref.url, items_, item.ref.fetched_at)
             if is_article(item):
                 window.append((item, pool.submit(try_extract, item.body(), item.ref.url)))
                 while len(window) > 4 * max(workers, 1):
@@ -173,16 +197,78 @@ def rebuild(archive: Path, *, workers: int, batch_size: int = 500) -> dict[str, 
         while window:
             finish(*window.popleft())
         flush(force=True)
+        index.write(runs=interrupted_runs(index))
+    finally:
+        pool.shutdown(wait=True)
+
+
+def interrupted_runs(index: Index) -> list[dict[str, Any]]:
+    """Crawl runs known from their captures only (killed before their run record)."""
+    rows = index.db.query(
+        "select crawl_run, min(fetched_at) as started, max(fetched_at) as finished, "
+        "count(*) as pages from captures where crawl_run is not null and crawl_run not in "
+        "(select run_id from crawl_runs) group by crawl_run")
+    return [{"run_id": r["crawl_run"], "started_at": r["started"], "finished_at": r["finished"],
+             "finish_reason": "interrupted", "command": None, "settings": "{}",
+             "pages_fetched": r["pages"], "articles_new": 0, "articles_changed": 0,
+             "articles_unchanged": 0, "articles_failed": 0, "bytes_written": 0,
+             "warc_files": 0, "exit_status": 1} for r in rows]
+
+
+def rebuild(archive: Path, *, workers: int, batch_size: int = 500) -> dict[str, int]:
+    """Build a fresh index from `archive/warcs` and swap it in; return row counts."""
+    target = archive / "index.db"
+    tmp = archive / f".index.db.rebuild-{os.getpid()}"
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        leftover.unlink(missing_ok=True)
+    index = Index(tmp)
+    try:
+        load_captures(read_archive(archive / "warcs"), index, workers=workers,
+                      batch_size=batch_size)
         counts = {t: index.count(t) for t in ("articles", "captures", "feed_items",
                                               "crawl_runs", "article_failures")}
     except BaseException:
         index.close()
         tmp.unlink(missing_ok=True)
         raise
-    finally:
-        pool.shutdown(wait=True)
     _swap(index, tmp, target)
     return counts
+
+
+def catch_up(archive: Path, *, workers: int) -> int:
+    """Index what the WARCs hold but `index.db` does not (the tail of a killed crawl).
+
+    Call it with the archive locked. `.open` files left by a dead crawl are repaired
+    first (torn tail trimmed, closed); then every response, revisit and run record
+    not yet in the index goes through the same path as a rebuild. Returns the number
+    of captures added.
+    """
+    from archiver.verify import _writer_alive, repair_file, scan_warc  # noqa: PLC0415
+
+    warcs = archive / "warcs"
+    for path in warc_paths(warcs):
+        if path.name.endswith(OPEN_SUFFIX) and not _writer_alive(path):
+            for line in repair_file(scan_warc(path), archive / "indexes"):
+                logger.warning("repaired after an interrupted crawl: %s", line)
+    index = Index(archive / "index.db")
+    try:
+        before = index.count("captures")
+        known = {r["warc_file"]: r["last"] for r in index.db.query(
+            "select warc_file, max(warc_offset) as last from captures group by warc_file")}
+        runs = {r["run_id"] for r in index.db.query("select run_id from crawl_runs")}
+
+        def missing() -> Iterator[Capture | dict[str, str]]:
+            for item in read_archive(warcs, skip=known):
+                if isinstance(item, dict):
+                    if item.get("run-id") not in runs:
+                        yield item
+                elif item.ref.offset > known.get(item.ref.warc_file, -1):
+                    yield item
+
+        load_captures(missing(), index, workers=workers)
+        return index.count("captures") - before
+    finally:
+        index.close()
 
 
 def _swap(index: Index, tmp: Path, target: Path) -> None:

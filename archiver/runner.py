@@ -20,7 +20,10 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from archiver.config import ArchiverConfig, ConfigError
+from archiver.lock import archive_lock
 from archiver.profiles import SiteProfile
+from archiver.rebuild import catch_up
+from archiver.runs import exit_status, failed_requests
 from archiver.warc import OPEN_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -34,10 +37,12 @@ class CrawlResult:
 
     @property
     def ok(self) -> bool:
-        return (self.stats.get("finish_reason") == "finished"
-                and not self.stats.get("archiver/failure")
-                and self.stats.get("downloader/response_count", 0) > 0
-                and not self.stats.get("archiver/warc/write_error"))
+        """The same judgement as the crawl_runs row's exit_status."""
+        return not self.stats.get("archiver/failure") and exit_status(
+            str(self.stats.get("finish_reason", "")),
+            int(self.stats.get("downloader/response_count", 0)),
+            int(self.stats.get("archiver/warc/write_error", 0)),
+            failed_requests(self.stats)) == 0
 
 
 def project_settings(archive: Path | None, overrides: Mapping[str, str]) -> Settings:
@@ -73,6 +78,16 @@ def run_crawl(sites: list[SiteProfile], archive: Path | None,
         settings.set("LOG_FILE", str(log_file), priority="cmdline")
     else:
         log_file = Path(settings.get("LOG_FILE"))
+    with archive_lock(config.archive_dir):
+        if config.index_enabled and config.index_path.exists():
+            added = catch_up(config.archive_dir, workers=config.extract_workers)
+            if added:
+                logger.warning("indexed %d captures an interrupted crawl left unindexed", added)
+        return _run(settings, sites, log_file, config)
+
+
+def _run(settings: Settings, sites: list[SiteProfile], log_file: Path,
+         config: ArchiverConfig) -> CrawlResult:
     process = CrawlerProcess(settings)
     crawler = process.create_crawler("digest")
     failures: list[str] = []

@@ -22,9 +22,26 @@ def _iso(value: Any) -> str:
     return str(value or "")
 
 
-def exit_status(finish_reason: str, pages_fetched: int, warc_errors: int = 0) -> int:
-    """0 when the crawl finished and fetched something with every WARC write done, else 1."""
-    return 0 if finish_reason == "finished" and pages_fetched > 0 and not warc_errors else 1
+# A run stopped by its own bounds (--max-pages, --max-duration) did what it was asked.
+CLEAN_REASONS = {"finished", "closespider_pagecount", "closespider_timeout",
+                 "closespider_itemcount"}
+
+
+def failed_requests(stats: Mapping[str, Any]) -> int:
+    """Requests that ended in a network error or a server error (5xx)."""
+    errors = int(stats.get("downloader/exception_count", 0))
+    return errors + sum(int(v) for k, v in stats.items()
+                        if k.startswith("downloader/response_status_count/5"))
+
+
+def exit_status(finish_reason: str, pages_fetched: int, warc_errors: int = 0,
+                failed: int = 0) -> int:
+    """0 for a clean run; 1 when it did not finish cleanly, fetched nothing, lost a WARC
+    write, or most of its requests failed."""
+    attempts = pages_fetched + failed
+    ok = (finish_reason in CLEAN_REASONS and pages_fetched > 0 and not warc_errors
+          and failed * 2 <= attempts)
+    return 0 if ok else 1
 
 
 def run_fields(run_id: str, stats: Mapping[str, Any], *, finish_reason: str, finished_at: str,
@@ -47,7 +64,8 @@ def run_fields(run_id: str, stats: Mapping[str, Any], *, finish_reason: str, fin
         "bytes-written": str(bytes_written),
         "warc-files": str(warc_files),
         "exit-status": str(exit_status(finish_reason, pages,
-                                       int(stats.get("archiver/warc/write_error", 0)))),
+                                       int(stats.get("archiver/warc/write_error", 0)),
+                                       failed_requests(stats))),
     }
 
 

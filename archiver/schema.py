@@ -91,3 +91,43 @@ def m002_captures_feeds_runs_links(db: sqlite_utils.Database) -> None:
                           (column, entity, "name")],
         )
         db[link].create_index([column])
+
+
+# Unchanged feed polls since the feed last changed, from the captures alone: the adaptive
+# polling schedule lives in the index and is rebuilt with it.
+FEED_SCHEDULE_VIEW = """
+with polls as (
+    select url as feed_url, fetched_at, status, payload_digest,
+           lag(payload_digest) over (partition by url order by fetched_at) as previous
+    from captures where role = 'feed' and status in (200, 304)
+), marked as (
+    select *, case when status = 304 or payload_digest = previous then 0 else 1 end as changed
+    from polls
+), last_change as (
+    select feed_url, max(case when changed = 1 then fetched_at end) as last_changed
+    from marked group by feed_url
+)
+select m.feed_url, max(m.fetched_at) as last_fetched, l.last_changed,
+       sum(case when m.fetched_at > coalesce(l.last_changed, '') then 1 else 0 end)
+           as unchanged_polls,
+       count(*) as polls
+from marked m join last_change l using (feed_url)
+group by m.feed_url
+"""
+
+
+@migrations()
+def m003_history_and_revisits(db: sqlite_utils.Database) -> None:
+    for column in ("record_type", "refers_to", "etag", "last_modified"):
+        db["captures"].add_column(column, str)
+    db["articles"].add_column("version_count", int)
+    db["article_versions"].create(
+        {
+            "canonical_url": str, "version": int, "record_id": str, "fetched_at": str,
+            "title": str, "date_published": str, "date_modified": str, "text": str,
+            "changes": str, "diff": str,
+        },
+        pk=("canonical_url", "version"),
+        foreign_keys=[("canonical_url", "articles", "canonical_url")],
+    )
+    db.create_view("feed_schedule", FEED_SCHEDULE_VIEW)

@@ -77,3 +77,23 @@ ARCHIVER_EXTRACT_WORKERS = 0
 ARCHIVER_INDEX_ENABLED = True
 # Seconds between progress lines on a terminal; 0 disables live progress.
 ARCHIVER_PROGRESS_INTERVAL = 2.0
+
+# --- Scheduled, incremental crawls ---------------------------------------------------
+# Use what the index knows: skip archived articles not due, conditional requests for
+# feeds, sitemaps and listings, revisit records for unchanged pages. False = fetch all.
+ARCHIVER_INCREMENTAL = True
+# Re-fetch every known article (`archiver crawl --recheck`).
+ARCHIVER_RECHECK = False
+# Walk every listing page instead of stopping at the first page of known articles (`--backfill`).
+ARCHIVER_BACKFILL = False
+# Poll every feed even when its schedule says it is not due (`--force`).
+ARCHIVER_FORCE = False
+# Articles published less than this many days ago are re-checked for edits...
+ARCHIVER_RECHECK_WINDOW_DAYS = 7.0
+# ...at most once per this many hours.
+ARCHIVER_RECHECK_INTERVAL_HOURS = 24.0
+# A feed is polled again after this many seconds, doubled for each poll that found it
+# unchanged, up to ARCHIVER_FEED_MAX_INTERVAL; a change brings it back to the minimum.
+ARCHIVER_FEED_MIN_INTERVAL = 1800
+ARCHIVER_FEED_MAX_INTERVAL = 86400
+

@@ -17,6 +17,8 @@ so records can be compared byte for byte in tests.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
 import socket
@@ -95,6 +97,29 @@ class HttpExchange:
             if name.lower() == b"content-type":
                 return value.split(b";")[0].strip().decode("latin-1").lower()
         return ""
+
+
+REVISIT_PROFILES = {
+    "identical-payload-digest":
+        "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest",
+    "server-not-modified": "http://netpreserve.org/warc/1.1/revisit/server-not-modified",
+}
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """Write the response as a `revisit` of an earlier capture instead of a full copy."""
+
+    profile: str  # a key of REVISIT_PROFILES
+    refers_to: str  # WARC-Record-ID of the record holding the payload
+    refers_to_uri: str
+    refers_to_date: str
+    payload_digest: str  # the referenced payload's digest
+
+
+def payload_digest(body: bytes) -> str:
+    """sha1:BASE32 of a payload, as warcio writes WARC-Payload-Digest."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
 
 
 class _RawHttpHeaders(StatusAndHeaders):
@@ -219,9 +244,14 @@ class WarcWriter:
         return start, end - start
 
     def write_exchange(
-        self, ex: HttpExchange, metadata: Mapping[str, str] | None = None
+        self, ex: HttpExchange, metadata: Mapping[str, str] | None = None,
+        revisit: Revisit | None = None,
     ) -> CaptureRef:
-        """Write response, request and (optionally) metadata records; return the capture."""
+        """Write response (or revisit), request and metadata records; return the capture.
+
+        A revisit keeps the new status line and headers but not the body: a 304, or a
+        200 whose payload digest equals the earlier capture's (WARC.md D1-D3).
+        """
         if self._file is None:
             self._open()
         date = warc_date(ex.fetched_at)
@@ -236,8 +266,20 @@ class WarcWriter:
         resp_fields = {"WARC-Record-ID": response_id, **common}
         if ex.truncated:
             resp_fields["WARC-Truncated"] = ex.truncated
+        kind, body = "response", ex.body
+        if revisit is not None:
+            kind, body = "revisit", b""
+            resp_fields.update({
+                "WARC-Profile": REVISIT_PROFILES[revisit.profile],
+                "WARC-Refers-To": revisit.refers_to,
+                "WARC-Refers-To-Target-URI": revisit.refers_to_uri,
+                "WARC-Refers-To-Date": revisit.refers_to_date,
+                "WARC-Payload-Digest": revisit.payload_digest,
+            })
+            if ex.body:  # the body is left out: same payload as the referenced record
+                resp_fields["WARC-Truncated"] = "length"
         response = self._builder.create_warc_record(
-            ex.url, "response", payload=BytesIO(ex.body), length=len(ex.body),
+            ex.url, kind, payload=BytesIO(body), length=len(body),
             warc_headers_dict=resp_fields,
             http_headers=_RawHttpHeaders(raw_head, f"{ex.status} {ex.reason}", ex.protocol),
         )
@@ -271,7 +313,8 @@ class WarcWriter:
             url=ex.url, warc_file=self._name, offset=offset, length=length,
             record_id=response_id,
             payload_digest=response.rec_headers.get_header("WARC-Payload-Digest"),
-            fetched_at=date, status=ex.status, mime_type=ex.mime_type,
+            fetched_at=date, status=ex.status, mime_type=ex.mime_type, record_type=kind,
+            refers_to=revisit.refers_to if revisit else "",
         )
         if self._file.tell() >= self.max_size:
             self.close()

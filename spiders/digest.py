@@ -13,16 +13,22 @@ archived by the WARC capture extension regardless.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from functools import wraps
 from typing import Any
 from urllib.parse import urljoin
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
-from archiver.capture import META_CAPTURE, META_HINTS, META_ROLE, META_SOURCE
+from archiver.capture import META_CAPTURE, META_HINTS, META_PREVIOUS, META_ROLE, META_SOURCE
+from archiver.config import ArchiverConfig
 from archiver.feeds import feed_links, parse_feed
+from archiver.incremental import CrawlState, Policy
 from archiver.items import ArticleItem, FeedCapture
 from archiver.profiles import (
     SiteProfile,
@@ -36,6 +42,19 @@ PAGE_RE = re.compile(r"/page/(\d+)/?$")
 # `archiver reindex` treats every capture the way the crawl did.
 ROLES = {"parse_article": "article", "parse_feed": "feed", "parse_sitemap": "sitemap",
          "parse_listing": "listing", "parse_robots": "robots"}
+
+
+def _page_number(url: str) -> int:
+    match = PAGE_RE.search(url)
+    return int(match.group(1)) if match else 1
+
+
+def _skip_none(callback: Callable[..., Iterable[Any]]) -> Callable[..., Iterator[Any]]:
+    """Callbacks yield None for requests the incremental policy skipped; drop them."""
+    @wraps(callback)
+    def wrapper(self: Any, response: Response) -> Iterator[Any]:
+        return (out for out in callback(self, response) if out is not None)
+    return wrapper
 
 
 def _split(value: Any) -> list[str]:
@@ -68,6 +87,18 @@ class DigestSpider(scrapy.Spider):
             raise ValueError("nothing to crawl: give a target, --feed or --sitemap")
         self._by_host = {h: s for s in self.sites for h in s.hosts}
         self.allowed_domains = sorted(self._by_host)
+        self.policy = Policy(enabled=False)
+        self.state = CrawlState()
+        self.now = datetime.now(UTC)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> DigestSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.policy = Policy.from_settings(crawler.settings)
+        if spider.policy.enabled:
+            spider.state = CrawlState.load(ArchiverConfig.from_settings(crawler.settings)
+                                           .index_path)
+        return spider
 
     # -- helpers ------------------------------------------------------------
     def site_for(self, url: str) -> SiteProfile | None:
@@ -75,15 +106,40 @@ class DigestSpider(scrapy.Spider):
 
     def _request(self, url: str, callback, kind: str, via: str, site: SiteProfile,
                  priority: int = 0, hints: dict[str, Any] | None = None,
-                 **meta: Any) -> scrapy.Request:
+                 **meta: Any) -> scrapy.Request | None:
+        """A request, or None when the incremental policy says it is not due."""
+        url, role = clean_url(url), ROLES[callback.__name__]
+        stats = self.crawler.stats if hasattr(self, "crawler") else None
+        if role == "article":
+            reason = self.state.article_due(url, hints or {}, self.now, self.policy)
+            if not reason:
+                if stats:
+                    stats.inc_value("archiver/incremental/article_not_due")
+                return None
+            if reason != "new" and stats:
+                stats.inc_value("archiver/incremental/article_recheck")
+        elif role == "feed" and not self.state.feed_due(url, self.now, self.policy):
+            if stats:
+                stats.inc_value("archiver/incremental/feed_not_due")
+            return None
+        headers: dict[str, str] = {}
+        if self.policy.enabled and role != "robots":
+            headers = self.state.conditional_headers(url)
+            if (previous := self.state.previous.get(url)) is not None:
+                meta[META_PREVIOUS] = asdict(previous)
         return scrapy.Request(
-            clean_url(url), callback=callback, priority=priority,
+            url, callback=callback, priority=priority, headers=headers or None,
             meta={META_SOURCE: {"type": kind, "via": via, "site": site.name},
-                  META_HINTS: hints or {}, META_ROLE: ROLES[callback.__name__], **meta},
+                  META_HINTS: hints or {}, META_ROLE: role, **meta},
         )
 
     # -- start --------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
+        for request in self._start_requests():
+            if request is not None:
+                yield request
+
+    def _start_requests(self) -> Iterator[scrapy.Request | None]:
         for site in self.sites:
             for url in site.feeds:
                 yield self._request(url, self.parse_feed, "seed-feed", "", site, priority=20)
@@ -99,6 +155,7 @@ class DigestSpider(scrapy.Spider):
                         priority=15, handle_httpstatus_all=True)
 
     # -- callbacks ----------------------------------------------------------
+    @_skip_none
     def parse_robots(self, response: Response) -> Iterable[scrapy.Request]:
         site = self.site_for(response.url)
         if site is None:
@@ -109,6 +166,7 @@ class DigestSpider(scrapy.Spider):
         for url in found or [urljoin(response.url, "/sitemap.xml")]:
             yield self._request(url, self.parse_sitemap, "robots", response.url, site, priority=5)
 
+    @_skip_none
     def parse_sitemap(self, response: Response) -> Iterable[scrapy.Request]:
         site = self.site_for(response.url)
         if site is None:
@@ -136,6 +194,7 @@ class DigestSpider(scrapy.Spider):
             elif site.is_listing_url(url):
                 yield self._listing_request(url, response.url, site, "sitemap")
 
+    @_skip_none
     def parse_feed(self, response: Response) -> Iterable[Any]:
         site = self.site_for(response.url)
         if site is None:
@@ -158,25 +217,32 @@ class DigestSpider(scrapy.Spider):
                                 priority=1, hints=hints)
 
     def _listing_request(self, url: str, via: str, site: SiteProfile, kind: str):
-        match = PAGE_RE.search(url)
-        page = int(match.group(1)) if match else 1
-        return self._request(url, self.parse_listing, kind, via, site, priority=-page)
+        return self._request(url, self.parse_listing, kind, via, site,
+                             priority=-_page_number(url))
 
     def _follow_links(self, response: Response, site: SiteProfile, kind: str):
         # `--feed`/`--sitemap` crawls (discover = false) fetch exactly what those list.
         if not site.discover or not isinstance(response, TextResponse):
             return
-        seen: set[str] = set()
-        for href in response.css("a::attr(href)").getall():
-            url = clean_url(response.urljoin(href))
-            if url in seen or self.site_for(url) is not site:
-                continue
-            seen.add(url)
-            if site.is_article_url(url):
+        urls = list(dict.fromkeys(
+            u for u in (clean_url(response.urljoin(h)) for h in response.css("a::attr(href)")
+                        .getall()) if self.site_for(u) is site))
+        articles = [u for u in urls if site.is_article_url(u)]
+        # Listings run newest first: once a page lists only known articles, older pages
+        # hold nothing new, so the walk stops there (unless --backfill).
+        stop = (kind == "listing" and self.policy.enabled and not self.policy.backfill
+                and bool(articles) and all(self.state.is_known_article(u) for u in articles))
+        here = _page_number(response.url)
+        for url in urls:
+            if url in articles:
                 yield self._request(url, self.parse_article, kind, response.url, site)
             elif site.is_listing_url(url):
+                if stop and _page_number(url) > here:
+                    self.crawler.stats.inc_value("archiver/incremental/listing_stop")
+                    continue
                 yield self._listing_request(url, response.url, site, kind)
 
+    @_skip_none
     def parse_listing(self, response: Response) -> Iterable[scrapy.Request]:
         site = self.site_for(response.url)
         if site is None or not isinstance(response, TextResponse):
@@ -189,6 +255,7 @@ class DigestSpider(scrapy.Spider):
                                     priority=20)
         yield from self._follow_links(response, site, "listing")
 
+    @_skip_none
     def parse_article(self, response: Response) -> Iterable[Any]:
         site = self.site_for(response.url)
         if site is None or not isinstance(response, TextResponse):
@@ -196,7 +263,10 @@ class DigestSpider(scrapy.Spider):
         # The decision was made when the request was (its role is in the WARC), so a
         # rebuild from the WARCs alone treats this page exactly the same way.
         capture = response.meta.get(META_CAPTURE)
-        if capture is not None:
+        if capture is not None and capture.record_type == "revisit":
+            # Same payload as the last capture: nothing new to extract.
+            self.crawler.stats.inc_value("archiver/index/unchanged")
+        elif capture is not None:
             yield ArticleItem(
                 url=response.url, html=response.body, capture=capture, site=site.name,
                 source=dict(response.meta.get(META_SOURCE) or {}),
