@@ -10,17 +10,12 @@ CDXJ index with one line per response and revisit, and reconciles
 `index.db`: every article (and capture) row must point at a record that
 exists, at that offset and length, with that id and payload digest.
 
-`repair_archive` fixes what a crash leaves behind (house rule: nothing lost on
-a crash): an `.open` file whose writer is gone has its torn tail trimmed at
-the end of the last complete record; if that leaves a response without its
-request, a `metadata` record saying so is appended (tied to the response),
-then the file is closed (renamed) and indexed into CDXJ.
+With `repair=True`, `archiver.repair.repair_archive` first fixes what a crash
+leaves behind, then the archive is checked as usual.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 import zlib
 from collections import Counter
@@ -30,16 +25,11 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from archiver.cdxj import INDEX_DIR, cdxj_path, index_closed_warc, read_cdxj
+from archiver.cdxj import INDEX_DIR, cdxj_path, read_cdxj
 from archiver.warc import (
     OPEN_SUFFIX,
     WARC_VERSION,
-    file_host,
-    new_record_id,
-    utc_now,
-    warc_date,
 )
-from archiver.warc import _Builder as _RecordBuilder
 
 REPAIR_NOTE = "archiver-repair"  # metadata field naming responses whose request was lost
 
@@ -217,78 +207,15 @@ def _check_index(db_path: Path, records: dict[tuple[str, int], Record], report: 
         db.close()
 
 
-def _writer_alive(path: Path) -> bool:
-    """Is the process that named this `.open` file still running on this host?"""
-    try:
-        parts = path.name.removesuffix(".warc.gz" + OPEN_SUFFIX).split("-", 4)
-        pid, host = parts[3], parts[4]
-        if host != file_host(socket.gethostname()):
-            return False
-        os.kill(int(pid), 0)
-    except (IndexError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def repair_file(scan: WarcScan, index_dir: Path) -> list[str]:
-    """Trim a torn tail, note responses left without a request, close and index the file."""
-    done, path = [], scan.path
-    if scan.complete_end < scan.size:
-        with path.open("r+b") as fh:
-            fh.truncate(scan.complete_end)
-        done.append(f"{path.name}: trimmed a torn tail of {scan.size - scan.complete_end} "
-                    f"bytes; kept {len(scan.records)} complete records")
-    if not scan.records:
-        path.unlink()
-        return done + [f"{path.name}: removed (no complete record in it)"]
-    paired = {t for r in scan.records if r.type == "request" for t in r.concurrent_to}
-    orphans = [r for r in scan.records if r.type == "response" and r.id not in paired
-               and r.headers.get("WARC-Target-URI", "").startswith(("http:", "https:"))]
-    if orphans:
-        info = scan.records[0].id if scan.records[0].type == "warcinfo" else None
-        body = (f"{REPAIR_NOTE}: the request record of each response named by "
-                f"WARC-Concurrent-To was lost in a crash\r\n").encode()
-        builder = _RecordBuilder(None, gzip=True, warc_version=WARC_VERSION)
-        fields = {"WARC-Record-ID": new_record_id(), "WARC-Date": warc_date(utc_now())}
-        if info:
-            fields["WARC-Warcinfo-ID"] = info
-        record = builder.create_warc_record("urn:x-archiver:repair", "metadata",
-                                            payload=BytesIO(body), length=len(body),
-                                            warc_content_type="application/warc-fields",
-                                            warc_headers_dict=fields)
-        for orphan in orphans:
-            record.rec_headers.add_header("WARC-Concurrent-To", orphan.id)
-        with path.open("ab") as fh:
-            builder._write_warc_record(fh, record)
-        done.append(f"{path.name}: {len(orphans)} response(s) lost their request record; "
-                    "a metadata record now says so")
-    if path.name.endswith(OPEN_SUFFIX):
-        final = path.with_name(scan.name)
-        os.replace(path, final)
-        done.append(f"{path.name}: closed as {final.name}")
-        path = final
-    index_closed_warc(path, index_dir)
-    return done
-
-
 def verify_archive(archive: Path, *, repair: bool = False) -> Report:
     """Check (and with `repair`, first fix) the archive; the report lists every problem."""
     archive = Path(archive)
     report = Report()
     index_dir = archive / INDEX_DIR
     if repair:
-        for path in warc_paths(archive):
-            scan = scan_warc(path)
-            is_open = path.name.endswith(OPEN_SUFFIX)
-            if is_open and _writer_alive(path):
-                report.repaired.append(f"{path.name}: left alone (its crawl is still running)")
-            elif is_open or (scan.complete_end < scan.size):
-                report.repaired += repair_file(scan, index_dir)
-            elif _check_cdxj(scan, index_dir):
-                index_closed_warc(path, index_dir)
-                report.repaired.append(f"{path.name}: CDXJ index rewritten")
+        from archiver.repair import repair_archive
+
+        report.repaired = repair_archive(archive)
     records: dict[tuple[str, int], Record] = {}
     ids: Counter[str] = Counter()
     for path in warc_paths(archive):
@@ -313,5 +240,35 @@ def verify_archive(archive: Path, *, repair: bool = False) -> Report:
             if target not in known:
                 report.problems.append(f"{file} at offset {offset}: WARC-Concurrent-To names "
                                        f"a record that is not in the archive ({target})")
+    _check_revisits(records, report)
     _check_index(archive / "index.db", records, report)
     return report
+
+
+def _check_revisits(records: dict[tuple[str, int], Record], report: Report) -> None:
+    """WARC.md D1-D3: a profile, and a payload digest equal to the referenced record's."""
+    by_id = {rec.id: rec for rec in records.values()}
+    for (file, offset), rec in records.items():
+        if rec.type != "revisit":
+            continue
+        where = f"{file} at offset {offset}: revisit"
+        profile = rec.headers.get("WARC-Profile", "")
+        if not profile:
+            report.problems.append(f"{where} without WARC-Profile")
+        original = by_id.get(rec.headers.get("WARC-Refers-To", ""))
+        if rec.headers.get("WARC-Refers-To") and original is None:
+            report.problems.append(f"{where} refers to a record that is not in the archive")
+        if profile.endswith("identical-payload-digest") and (
+                not rec.headers.get("WARC-Payload-Digest") or (
+                    original is not None and original.headers.get("WARC-Payload-Digest")
+                    != rec.headers.get("WARC-Payload-Digest"))):
+            report.problems.append(f"{where}: its payload digest is not the original's")
+
+
+def __getattr__(name: str) -> object:
+    """`repair_file` and `_writer_alive` moved to archiver.repair; old imports keep working."""
+    if name in ("repair_file", "_writer_alive", "repair_archive"):
+        from archiver import repair
+
+        return getattr(repair, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
