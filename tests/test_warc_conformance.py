@@ -239,3 +239,18 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         proc = run_archiver(*args, "--archive", str(tmp_path / "nowhere"))
         assert proc.returncode == 2
         assert proc.stderr.startswith("archiver: error:") and proc.stderr.count("\n") == 1
+
+
+def test_no_lost_content_encoding_and_lengths_consistent(files) -> None:
+    """C4, C9: a text body that looks gzipped declares it; Content-Length fits the body."""
+    for recs in files.values():
+        for r in recs:
+            if r.type != "response":
+                continue
+            kind = r.http.get_header("Content-Type") or ""
+            if kind.startswith("text/") and not r.http.get_header("Content-Encoding"):
+                assert not r.body.startswith(b"\x1f\x8b"), r.get("WARC-Target-URI")
+            length = r.http.get_header("Content-Length")
+            if length is not None and not r.get("WARC-Truncated"):
+                assert int(length) == len(r.body), r.get("WARC-Target-URI")
+            assert r.http.get_header("Transfer-Encoding") is None
