@@ -32,11 +32,13 @@ def odd(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("odd")
     site = start_oddsite(tmp)
     archive = tmp / "archive"
-    result = run_archiver("crawl", "--sitemap", site.url + "sitemap.xml", "--archive",
-                          str(archive), *ODD_SETTINGS)
-    assert "Crawl finished" in result.stdout, result.stdout + result.stderr
-    yield archive, site
-    stop_site(site)
+    try:
+        result = run_archiver("crawl", "--sitemap", site.url + "sitemap.xml", "--archive",
+                              str(archive), *ODD_SETTINGS)
+        assert "Crawl finished" in result.stdout, result.stdout + result.stderr
+        yield archive, site
+    finally:
+        stop_site(site)
 
 
 @pytest.fixture(scope="module")
