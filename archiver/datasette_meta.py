@@ -40,6 +40,13 @@ ARTICLES = {
     "indexed_at": "When the row was written",
     "fold_terms": "ASCII spellings of words with letters search cannot fold (Wałęsa → Walesa)",
     "published_month": "YYYY-MM of date_published, for monthly facets",
+    "version_count": "Distinct versions archived (see article_versions); the row is the latest",
+    "encoding": "The character encoding the page was decoded with for extraction",
+    "encoding_source": "Why that encoding: bom, header, meta, detected (the bytes contradicted "
+                       "or lacked a declaration) or default",
+    "encoding_header": "Charset named by the HTTP Content-Type header, if any",
+    "encoding_meta": "Charset the page declares in <meta charset> / http-equiv, if any",
+    "encoding_detected": "Charset detected from the bytes (charset-normalizer), when asked",
 }
 CAPTURES = {
     "record_id": "WARC-Record-ID of the response record (links to the raw record)",
@@ -58,6 +65,11 @@ CAPTURES = {
     "depth": "Links followed from a start URL",
     "role": "What the crawler did with it: article, feed, sitemap, listing, robots",
     "crawl_run": "The crawl run that fetched it",
+    "record_type": "response (a full copy) or revisit (same payload as refers_to)",
+    "refers_to": "For a revisit: the record holding the payload",
+    "etag": "The response's ETag (sent back as If-None-Match)",
+    "last_modified": "The response's Last-Modified (sent back as If-Modified-Since)",
+    "location": "The Location of a redirect",
 }
 TABLES: dict[str, tuple[str, str, dict[str, str]]] = {
     "articles": ("Articles", "One row per article, keyed by canonical URL; text extracted "
@@ -85,6 +97,18 @@ TABLES: dict[str, tuple[str, str, dict[str, str]]] = {
         "site": "Site profile", "reason": "Why no article was extracted",
         "failed_at": "When it was fetched"}),
 }
+TABLES["article_versions"] = (
+    "Article versions", "Every distinct version of an article, with what changed and a diff.", {
+        "canonical_url": "The article", "version": "1 for the first capture, then +1 per change",
+        "record_id": "The response record of this version", "fetched_at": "When it was fetched",
+        "title": "Headline of this version", "date_published": "Publication date it declared",
+        "date_modified": "Modification date it declared", "text": "Its text",
+        "changes": "What changed from the previous version: title, body, dates, ...",
+        "diff": "Unified diff of the text (and the title) against the previous version"})
+TABLES["sitemap_entries"] = (
+    "Sitemap entries", "Every URL an archived sitemap listed, with the lastmod it claimed.", {
+        "sitemap_url": "The sitemap", "loc": "The URL listed", "lastmod": "Its claimed lastmod",
+        "first_seen": "First archived sitemap that listed it", "last_seen": "Last one that did"})
 for _entity, _link, _column, _what in (("authors", "article_authors", "author", "Author"),
                                         ("tags", "article_tags", "tag", "Tag"),
                                         ("categories", "article_categories", "category",
@@ -146,6 +170,13 @@ def metadata(database: str = "index") -> dict[str, Any]:
     tables["captures"]["sort_desc"] = "fetched_at"
     tables["captures"]["facets"] = ["status", "role", "mime_type", "site"]
     tables["articles_fts"] = {"hidden": True}
+    tables["feed_schedule"] = {  # a view over captures: the adaptive polling schedule
+        "title": "Feed polling schedule",
+        "description": "Per feed: last poll, last change, polls since (each unchanged poll "
+                       "doubles the wait before the next, within the configured bounds).",
+        "columns": {"feed_url": "The feed", "last_fetched": "Last poll",
+                    "last_changed": "Last poll that found it changed",
+                    "unchanged_polls": "Polls since it last changed", "polls": "All polls"}}
     return {
         "title": "digest-archiver",
         "description": "Articles archived from digest and news sites. Every article and "

@@ -16,6 +16,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
+
+from archiver.urls import clean_url
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class CrawlState:
     validated: dict[str, Previous] = field(default_factory=dict)
     articles: dict[str, KnownArticle] = field(default_factory=dict)  # by url and canonical
     feeds: dict[str, tuple[str, int]] = field(default_factory=dict)  # last_fetched, unchanged
+    redirects: dict[str, str] = field(default_factory=dict)  # permanent: url -> location
+    lastmods: dict[str, str] = field(default_factory=dict)  # what sitemaps said last time
+    gone: set[str] = field(default_factory=set)  # answered 404/410 and never 200
 
     @classmethod
     def load(cls, db_path: Path) -> CrawlState:
@@ -95,6 +101,16 @@ class CrawlState:
                                   "date_modified from articles"):
                 known = KnownArticle(row[0], row[2], row[3], row[4])
                 state.articles[row[0]] = state.articles[row[1]] = known
+            for url, location in db.execute(
+                    "select url, location from captures where status in (301, 308) "
+                    "and location is not null order by fetched_at"):
+                state.redirects[url] = clean_url(urljoin(url, location))
+            state.gone = {url for (url,) in db.execute(
+                "select url from captures group by url having max(status in (404, 410)) = 1 "
+                "and max(status between 200 and 299) = 0")}
+            for loc, lastmod in db.execute(
+                    "select loc, lastmod from sitemap_entries order by last_seen"):
+                state.lastmods[loc] = lastmod or ""
             for feed_url, last_fetched, unchanged in db.execute(
                     "select feed_url, last_fetched, unchanged_polls from feed_schedule"):
                 state.feeds[feed_url] = (last_fetched, unchanged)
@@ -102,8 +118,20 @@ class CrawlState:
             db.close()
         return state
 
+    def resolve(self, url: str) -> str:
+        """Where known permanent redirects (e.g. shortlinks) lead."""
+        for _ in range(5):
+            if url not in self.redirects:
+                break
+            url = self.redirects[url]
+        return url
+
     def is_known_article(self, url: str) -> bool:
-        return url in self.articles
+        return self.resolve(url) in self.articles
+
+    def nothing_new_at(self, url: str) -> bool:
+        """Known, or a dead link seen before: no reason to walk further for it."""
+        return self.is_known_article(url) or self.resolve(url) in self.gone
 
     def conditional_headers(self, url: str) -> dict[str, str]:
         prev = self.validated.get(url)
@@ -121,15 +149,19 @@ class CrawlState:
     def article_due(self, url: str, hints: dict[str, Any], now: datetime,
                     policy: Policy) -> str:
         """Why this article page should be fetched ("" = it should not)."""
-        known = self.articles.get(url)
+        known = self.articles.get(self.resolve(url))
         if known is None or not policy.enabled:
             return "new"
         if policy.recheck_all:
             return "recheck requested"
-        claimed = parse_time(hints.get("sitemap_lastmod") or hints.get("feed_updated") or "")
-        ours = parse_time(known.date_modified or known.date_published or "")
-        if claimed and ours and claimed > ours:
-            return "changed per sitemap or feed"
+        claimed = parse_time(hints.get("sitemap_lastmod") or "")
+        if url in self.lastmods:  # the sitemap listed it before: has its lastmod moved?
+            before = parse_time(self.lastmods[url])
+            if claimed and (before is None or claimed > before):
+                return "changed per sitemap"
+        elif claimed and (ours := parse_time(known.date_modified or known.date_published
+                                             or "")) and claimed > ours:
+            return "changed per sitemap"
         published = parse_time(known.date_published or "")
         fetched = parse_time(known.fetched_at)
         if (published and fetched and now - published <= policy.recheck_window

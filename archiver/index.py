@@ -25,7 +25,7 @@ import sqlite_utils
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from archiver.items import CaptureRef
-from archiver.schema import FTS_WEIGHTS, LINKS, migrations
+from archiver.schema import ENCODING_COLUMNS, FTS_WEIGHTS, LINKS, migrations
 from archiver.urls import clean_url, host_of
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,8 @@ def article_row(extracted: Mapping[str, Any], capture: CaptureRef, *, site: str,
     }
     for name in LINKS:
         row[name] = json.dumps(list(extracted.get(name) or []), ensure_ascii=False)
+    for name in ENCODING_COLUMNS:  # how the page's bytes were decoded (schema m004)
+        row[name] = extracted.get(name) or None
     row["fold_terms"] = fold_terms(row["title"], row["text"], row["authors"], row["tags"])
     return row
 
@@ -139,7 +141,8 @@ def capture_row(ref: CaptureRef, metadata: Mapping[str, str], length_bytes: int,
                 validators: Mapping[str, str] | None = None) -> dict:
     """One `captures` row: a response or revisit record and how its URL was found.
 
-    `validators` are the response's ETag and Last-Modified, for conditional requests.
+    `validators` are the response's ETag and Last-Modified (for conditional requests)
+    and Location (a redirect: shortlinks of known articles are not followed again).
     """
     depth = str(metadata.get("depth") or "0")
     validators = validators or {}
@@ -147,6 +150,7 @@ def capture_row(ref: CaptureRef, metadata: Mapping[str, str], length_bytes: int,
         "record_type": ref.record_type, "refers_to": ref.refers_to or None,
         "etag": validators.get("etag") or None,
         "last_modified": validators.get("last-modified") or None,
+        "location": validators.get("location") or None,
         "record_id": ref.record_id, "url": ref.url, "status": ref.status,
         "mime_type": ref.mime_type or None, "length_bytes": length_bytes,
         "fetched_at": ref.fetched_at, "warc_file": ref.warc_file, "warc_offset": ref.offset,
@@ -193,6 +197,13 @@ def version_row(old: Mapping[str, Any] | None, new: Mapping[str, Any], number: i
     }
 
 
+def sitemap_entry_rows(sitemap_url: str, entries: Iterable[tuple[str, str]],
+                       seen_at: str) -> list[dict]:
+    """`sitemap_entries` rows: what a sitemap said each URL's lastmod was, and when."""
+    return [{"sitemap_url": sitemap_url, "loc": clean_url(loc), "lastmod": lastmod or None,
+             "first_seen": seen_at, "last_seen": seen_at} for loc, lastmod in entries]
+
+
 class Index:
     """`index.db`: open (creating or upgrading the schema), write, search."""
 
@@ -219,7 +230,8 @@ class Index:
     @retry_locked
     def write(self, *, articles: Sequence[dict] = (), captures: Sequence[dict] = (),
               feed_items: Sequence[dict] = (), runs: Sequence[dict] = (),
-              failures: Sequence[dict] = ()) -> Counter[str]:
+              failures: Sequence[dict] = (), sitemap_entries: Sequence[dict] = ()
+              ) -> Counter[str]:
         """Write a batch in one transaction; count articles new, changed, unchanged, stale."""
         outcome: Counter[str] = Counter()
         stamp = utc_now_iso()
@@ -227,7 +239,9 @@ class Index:
             if captures:
                 self.db["captures"].upsert_all(captures, pk="record_id")
             for item in feed_items:
-                self._feed_item(item)
+                self._seen("feed_items", ("feed_url", "item_key"), item)
+            for entry in sitemap_entries:
+                self._seen("sitemap_entries", ("sitemap_url", "loc"), entry)
             for row in articles:
                 outcome[self._article(row, stamp)] += 1
                 self.db["article_failures"].delete_where("url = ?", [row["url"]])
@@ -237,16 +251,19 @@ class Index:
                 self.db["crawl_runs"].upsert_all(runs, pk="run_id")
         return outcome
 
-    def _feed_item(self, row: dict) -> None:
-        key = (row["feed_url"], row["item_key"])
-        table = self.db["feed_items"]
+    def _seen(self, name: str, pk: tuple[str, str], row: dict) -> None:
+        """Insert, or update keeping the first and last time it was seen (any order)."""
+        key = tuple(row[c] for c in pk)
+        table = self.db[name]
         try:
             old = table.get(key)
         except sqlite_utils.db.NotFoundError:
-            table.insert(row, pk=("feed_url", "item_key"))
+            table.insert(row, pk=pk)
             return
-        row = {**row, "first_seen": min(old["first_seen"], row["first_seen"]),
-               "last_seen": max(old["last_seen"], row["last_seen"])}
+        if row["last_seen"] < old["last_seen"]:  # an older sighting: keep the newer facts
+            row = {**old, "first_seen": min(old["first_seen"], row["first_seen"])}
+        else:
+            row = {**row, "first_seen": min(old["first_seen"], row["first_seen"])}
         table.update(key, row)
 
     def _article(self, row: dict, stamp: str) -> str:

@@ -44,3 +44,12 @@ class FeedCapture:
     feed_url: str
     capture: CaptureRef
     items: list[Any] = field(default_factory=list)  # archiver.feeds.FeedItem
+
+
+@dataclass
+class SitemapCapture:
+    """The entries of one archived `<urlset>` sitemap, for `sitemap_entries`."""
+
+    sitemap_url: str
+    capture: CaptureRef
+    entries: list[tuple[str, str]] = field(default_factory=list)  # (loc, lastmod)

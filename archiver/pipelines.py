@@ -29,8 +29,14 @@ from scrapy.exceptions import DropItem, NotConfigured
 from archiver.capture import capture_written, run_recorded
 from archiver.config import ArchiverConfig
 from archiver.extraction import extraction_pool, try_extract
-from archiver.index import Index, article_row, capture_row, feed_item_rows
-from archiver.items import ArticleItem, CaptureRef, FeedCapture
+from archiver.index import (
+    Index,
+    article_row,
+    capture_row,
+    feed_item_rows,
+    sitemap_entry_rows,
+)
+from archiver.items import ArticleItem, CaptureRef, FeedCapture, SitemapCapture
 from archiver.runs import run_row
 
 logger = logging.getLogger(__name__)
@@ -92,7 +98,8 @@ class IndexPipeline:
 
     @staticmethod
     def _empty() -> dict[str, list[dict[str, Any]]]:
-        return {"articles": [], "captures": [], "feed_items": [], "failures": [], "runs": []}
+        return {"articles": [], "captures": [], "feed_items": [], "failures": [], "runs": [],
+                "sitemap_entries": []}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> IndexPipeline:
@@ -117,11 +124,15 @@ class IndexPipeline:
     def capture_written(self, ref: CaptureRef, request: Any, response: Any,
                         metadata: dict[str, str]) -> None:
         validators = {name: (response.headers.get(name) or b"").decode("latin-1")
-                      for name in ("etag", "last-modified")}
+                      for name in ("etag", "last-modified", "location")}
         self._add("captures", capture_row(ref, metadata, len(response.body), validators))
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, FeedCapture):
+        if isinstance(item, SitemapCapture):
+            for row in sitemap_entry_rows(item.sitemap_url, item.entries,
+                                          item.capture.fetched_at):
+                self._add("sitemap_entries", row)
+        elif isinstance(item, FeedCapture):
             for row in feed_item_rows(item.feed_url, item.items, item.capture.fetched_at):
                 self._add("feed_items", row)
         elif isinstance(item, ArticleItem) and item.failure:

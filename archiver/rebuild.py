@@ -31,9 +31,16 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from archiver.extraction import extraction_pool, try_extract
 from archiver.feeds import parse_feed
-from archiver.index import Index, article_row, capture_row, feed_item_rows
+from archiver.index import (
+    Index,
+    article_row,
+    capture_row,
+    feed_item_rows,
+    sitemap_entry_rows,
+)
 from archiver.items import CaptureRef
 from archiver.runs import RUN_URI_PREFIX, parse_fields, run_row
+from archiver.sitemaps import parse_sitemap
 from archiver.warc import OPEN_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -156,7 +163,8 @@ def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, wo
     pool: Executor | _Serial = extraction_pool(workers) if workers > 0 else _Serial()
     window: deque[tuple[Capture, Future]] = deque()
     batch: dict[str, list[dict[str, Any]]] = {"articles": [], "captures": [], "feed_items": [],
-                                              "failures": [], "runs": []}
+                                              "failures": [], "runs": [],
+                                              "sitemap_entries": []}
 
     def flush(force: bool = False) -> None:
         if force or sum(len(v) for v in batch.values()) >= batch_size:
@@ -182,13 +190,19 @@ def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, wo
                 batch["runs"].append(run_row(item))
                 continue
             validators = {name: item.headers.get_header(name) or ""
-                          for name in ("etag", "last-modified")}
+                          for name in ("etag", "last-modified", "location")}
             batch["captures"].append(capture_row(item.ref, item.metadata, len(item.raw),
                                                  validators))
             if (item.metadata.get("role") == "feed" and item.ref.record_type == "response"
                     and 200 <= item.ref.status < 300):
                 items_ = parse_feed(item.body(), item.ref.url)
                 batch["feed_items"] += feed_item_rows(item.ref.url, items_, item.ref.fetched_at)
+            if (item.metadata.get("role") == "sitemap" and item.ref.record_type == "response"
+                    and 200 <= item.ref.status < 300):
+                kind, entries = parse_sitemap(item.body())
+                if kind == "urlset":
+                    batch["sitemap_entries"] += sitemap_entry_rows(
+                        item.ref.url, entries, item.ref.fetched_at)
             if is_article(item):
                 window.append((item, pool.submit(try_extract, item.body(), item.ref.url)))
                 while len(window) > 4 * max(workers, 1):
@@ -243,7 +257,8 @@ def catch_up(archive: Path, *, workers: int) -> int:
     not yet in the index goes through the same path as a rebuild. Returns the number
     of captures added.
     """
-    from archiver.verify import _writer_alive, repair_file, scan_warc  # noqa: PLC0415
+    from archiver.repair import _writer_alive, repair_file  # noqa: PLC0415
+    from archiver.verify import scan_warc  # noqa: PLC0415
 
     warcs = archive / "warcs"
     for path in warc_paths(warcs):
@@ -256,13 +271,22 @@ def catch_up(archive: Path, *, workers: int) -> int:
         known = {r["warc_file"]: r["last"] for r in index.db.query(
             "select warc_file, max(warc_offset) as last from captures group by warc_file")}
         runs = {r["run_id"] for r in index.db.query("select run_id from crawl_runs")}
+        # article pages captured but never extracted (the kill came first)
+        orphans = {r["record_id"]: r["warc_file"] for r in index.db.query(
+            "select record_id, warc_file from captures where role = 'article' "
+            "and coalesce(record_type, 'response') = 'response' and status between 200 and 299 "
+            "and url not in (select url from articles) "
+            "and url not in (select canonical_url from articles) "
+            "and url not in (select url from article_failures)")}
+        skip = {name: last for name, last in known.items() if name not in orphans.values()}
 
         def missing() -> Iterator[Capture | dict[str, str]]:
-            for item in read_archive(warcs, skip=known):
+            for item in read_archive(warcs, skip=skip):
                 if isinstance(item, dict):
                     if item.get("run-id") not in runs:
                         yield item
-                elif item.ref.offset > known.get(item.ref.warc_file, -1):
+                elif (item.ref.offset > known.get(item.ref.warc_file, -1)
+                      or item.ref.record_id in orphans):
                     yield item
 
         load_captures(missing(), index, workers=workers)

@@ -22,6 +22,10 @@ LINKS = {
     "categories": ("categories", "article_categories", "category"),
 }
 
+# How an article's bytes were decoded (archiver.extraction.Decoded), added by m004.
+ENCODING_COLUMNS = ("encoding", "encoding_source", "encoding_header", "encoding_meta",
+                    "encoding_detected")
+
 migrations = Migrations("archiver")
 
 
@@ -118,8 +122,13 @@ group by m.feed_url
 
 @migrations()
 def m003_history_and_revisits(db: sqlite_utils.Database) -> None:
-    for column in ("record_type", "refers_to", "etag", "last_modified"):
+    for column in ("record_type", "refers_to", "etag", "last_modified", "location"):
         db["captures"].add_column(column, str)
+    db["sitemap_entries"].create(
+        {"sitemap_url": str, "loc": str, "lastmod": str, "first_seen": str, "last_seen": str},
+        pk=("sitemap_url", "loc"),
+    )
+    db["sitemap_entries"].create_index(["loc"])
     db["articles"].add_column("version_count", int)
     db["article_versions"].create(
         {
@@ -131,3 +140,10 @@ def m003_history_and_revisits(db: sqlite_utils.Database) -> None:
         foreign_keys=[("canonical_url", "articles", "canonical_url")],
     )
     db.create_view("feed_schedule", FEED_SCHEDULE_VIEW)
+
+
+@migrations()
+def m004_article_encoding(db: sqlite_utils.Database) -> None:
+    """The encoding decision behind each article's text (add_column: FTS triggers stay)."""
+    for column in ENCODING_COLUMNS:
+        db["articles"].add_column(column, str)

@@ -23,18 +23,19 @@ from urllib.parse import urljoin
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
-from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
+from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archiver.capture import META_CAPTURE, META_HINTS, META_PREVIOUS, META_ROLE, META_SOURCE
 from archiver.config import ArchiverConfig
 from archiver.feeds import feed_links, parse_feed
 from archiver.incremental import CrawlState, Policy
-from archiver.items import ArticleItem, FeedCapture
+from archiver.items import ArticleItem, FeedCapture, SitemapCapture
 from archiver.profiles import (
     SiteProfile,
     profile_for_target,
     profile_for_urls,
 )
+from archiver.sitemaps import parse_sitemap
 from archiver.urls import clean_url, host_of
 
 PAGE_RE = re.compile(r"/page/(\d+)/?$")
@@ -123,9 +124,14 @@ class DigestSpider(scrapy.Spider):
                 stats.inc_value("archiver/incremental/feed_not_due")
             return None
         headers: dict[str, str] = {}
-        if self.policy.enabled and role != "robots":
-            headers = self.state.conditional_headers(url)
-            if (previous := self.state.previous.get(url)) is not None:
+        if self.policy.enabled:
+            # robots.txt is always fetched whole (sitemaps are found in it), but the same
+            # bytes as last time still become a revisit record.
+            headers = {} if role == "robots" else self.state.conditional_headers(url)
+            previous = self.state.previous.get(url)
+            # An article page becomes a revisit only when its article is in the index:
+            # otherwise (say, a crawl killed before extracting it) it must be stored whole.
+            if previous is not None and (role != "article" or self.state.is_known_article(url)):
                 meta[META_PREVIOUS] = asdict(previous)
         return scrapy.Request(
             url, callback=callback, priority=priority, headers=headers or None,
@@ -167,28 +173,27 @@ class DigestSpider(scrapy.Spider):
             yield self._request(url, self.parse_sitemap, "robots", response.url, site, priority=5)
 
     @_skip_none
-    def parse_sitemap(self, response: Response) -> Iterable[scrapy.Request]:
+    def parse_sitemap(self, response: Response) -> Iterable[Any]:
         site = self.site_for(response.url)
         if site is None:
             return
-        try:
-            sitemap = Sitemap(response.body)
-        except Exception:  # lxml raises several types on garbage
+        kind, entries = parse_sitemap(response.body)
+        if not kind:
             self.logger.warning("sitemap %s could not be parsed", response.url)
             self.crawler.stats.inc_value("archiver/sitemap/unparseable")
             return
-        for entry in sitemap:
-            loc = entry.get("loc")
-            if not loc:
-                continue
+        capture = response.meta.get(META_CAPTURE)
+        if kind == "urlset" and capture is not None:
+            yield SitemapCapture(sitemap_url=response.url, capture=capture, entries=entries)
+        for loc, lastmod in entries:
             url = urljoin(response.url, loc)
-            if sitemap.type == "sitemapindex":
+            if kind == "sitemapindex":
                 yield self._request(url, self.parse_sitemap, "sitemap", response.url, site,
                                     priority=5)
             elif self.site_for(url) is not site:
                 continue
             elif site.is_article_url(url):
-                hints = {"sitemap_lastmod": entry.get("lastmod", "")}
+                hints = {"sitemap_lastmod": lastmod}
                 yield self._request(url, self.parse_article, "sitemap", response.url, site,
                                     hints=hints)
             elif site.is_listing_url(url):
@@ -231,7 +236,7 @@ class DigestSpider(scrapy.Spider):
         # Listings run newest first: once a page lists only known articles, older pages
         # hold nothing new, so the walk stops there (unless --backfill).
         stop = (kind == "listing" and self.policy.enabled and not self.policy.backfill
-                and bool(articles) and all(self.state.is_known_article(u) for u in articles))
+                and bool(articles) and all(self.state.nothing_new_at(u) for u in articles))
         here = _page_number(response.url)
         for url in urls:
             if url in articles:

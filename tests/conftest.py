@@ -83,6 +83,7 @@ class Crawl:
     archive: Path
     site: SiteServer
     result: subprocess.CompletedProcess[str]
+    log: list[dict]  # the site's request log right after the crawl (other tests add to it)
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +93,7 @@ def demo_crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawl]:
     site = start_site(tmp)
     archive = tmp / "archive"
     result = run_archiver("crawl", site.url, "--archive", str(archive), *FAST, check=True)
-    yield Crawl(archive=archive, site=site, result=result)
+    yield Crawl(archive=archive, site=site, result=result, log=site.requests())
     stop_site(site)
 
 

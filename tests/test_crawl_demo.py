@@ -99,7 +99,7 @@ def test_every_exchange_is_paired_and_consistent(records, demo_crawl) -> None:
             assert code.isdigit() and reason
         assert all(r[1]["WARC-Record-ID"].startswith("<urn:uuid:") for r in recs)
     assert max(ids.values()) == 1, "duplicate WARC-Record-IDs"
-    log = demo_crawl.site.requests()
+    log = demo_crawl.log
     # every HTTP exchange the server answered is in the WARCs
     assert responses == len(log)
 
@@ -125,7 +125,7 @@ def test_content_encoding_kept_with_encoded_body(demo_crawl) -> None:
 
 
 def test_politeness_from_the_request_log(demo_crawl) -> None:
-    log = demo_crawl.site.requests()
+    log = demo_crawl.log
     paths = [entry["path"] for entry in log]
     assert not [p for p in paths if p.startswith(("/private/", "/wp-admin/"))]
     assert all(e["method"] == "GET" for e in log), "no form was ever submitted"

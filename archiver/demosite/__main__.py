@@ -14,11 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--request-log", default=None, metavar="FILE")
+    ap.add_argument("--state-file", default=None, metavar="FILE",
+                    help="a file holding 1 or 2: which state of the site to serve")
     args = ap.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    server = DemoServer(args.host, args.port, args.request_log).start()
+    server = DemoServer(args.host, args.port, args.request_log, args.state_file).start()
     print(server.url, flush=True)
     try:
         while not stop.wait(0.5):

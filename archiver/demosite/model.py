@@ -172,13 +172,36 @@ def _article(raw: dict, authors: dict, categories: dict) -> Article:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def load_site() -> Site:
-    """Load (once) the bundled site content."""
+@functools.lru_cache(maxsize=4)
+def load_site(state: int = 1) -> Site:
+    """Load (once per state) the bundled site content.
+
+    State 1 is the site as bundled; state 2 is the same site a few weeks later
+    (`data/state2.json`: articles edited, added and deleted), for tests of
+    scheduled, incremental crawls.
+    """
     authors = _read_json("authors.json")
     categories = _read_json("categories.json")
     folder = resources.files(__package__).joinpath("data", "articles")
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
-    articles = [_article(_read_json("articles", n), authors, categories) for n in names]
+    raws = [_read_json("articles", n) for n in names]
+    if state == 2:
+        raws = _later(raws, _read_json("state2.json"))
+    articles = [_article(raw, authors, categories) for raw in raws]
     articles.sort(key=lambda a: (a.published, a.id), reverse=True)
     return Site(articles=articles, authors=authors, categories=categories)
+
+
+def _later(raws: list[dict], changes: dict) -> list[dict]:
+    """Apply state 2's edits, deletions and new articles to the raw article data."""
+    out = []
+    for raw in raws:
+        if raw["slug"] in changes["deleted"]:
+            continue
+        edit = changes["edited"].get(raw["slug"])
+        if edit:
+            raw = {**raw, "title": edit.get("title", raw["title"]),
+                   "modified": edit.get("modified", raw["modified"]),
+                   "body": raw["body"] + [{"type": "p", "text": t} for t in edit["append"]]}
+        out.append(raw)
+    return out + list(changes["new"])

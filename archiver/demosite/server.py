@@ -97,12 +97,25 @@ class DemoHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, site: Site, request_log: str | None = None):
+    def __init__(self, addr, site: Site, request_log: str | None = None,
+                 state_file: str | None = None):
         super().__init__(addr, _Handler)
-        self.site = site
+        self._site = site
+        self.state_file = state_file
         self.default_host = f"{str(self.server_address[0])}:{self.server_address[1]}"
         self._log_lock = threading.Lock()
         self._log = open(request_log, "a", encoding="utf-8") if request_log else None
+
+    @property
+    def site(self) -> Site:
+        """The site as of the state file's number (1 or 2), read at every request."""
+        if self.state_file is None:
+            return self._site
+        try:
+            with open(self.state_file, encoding="utf-8") as fh:
+                return load_site(int(fh.read().strip() or 1))
+        except (OSError, ValueError):
+            return self._site
 
     def handle_error(self, request, client_address) -> None:
         """Stay quiet on client disconnects (no tracebacks on stderr)."""
@@ -127,13 +140,16 @@ class DemoHTTPServer(ThreadingHTTPServer):
 class DemoServer:
     """Run the demo site in a daemon thread: ``with DemoServer() as s: urlopen(s.url)``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, request_log: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, request_log: str | None = None,
+                 state_file: str | None = None):
         self.host, self._port, self.request_log = host, port, request_log
+        self.state_file = state_file
         self.httpd: DemoHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> DemoServer:
-        self.httpd = DemoHTTPServer((self.host, self._port), load_site(), self.request_log)
+        self.httpd = DemoHTTPServer((self.host, self._port), load_site(), self.request_log,
+                                    self.state_file)
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="demosite", daemon=True)
         self._thread.start()
