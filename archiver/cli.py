@@ -116,7 +116,12 @@ def _crawl(sites: list[SiteProfile], archive: Path, overrides: dict[str, str]) -
     result = run_crawl(sites, archive, overrides)
     _summary(result, time.monotonic() - started)
     if not result.ok:
-        click.echo(f"archiver: crawl did not finish cleanly; see {result.log_file}", err=True)
+        if message := result.stats.get("archiver/warc/write_error_message"):
+            click.echo(f"archiver: error: {message}; the crawl stopped (records and index rows "
+                       f"written before are intact; see {result.log_file})", err=True)
+        else:
+            click.echo(f"archiver: crawl did not finish cleanly; see {result.log_file}",
+                       err=True)
         sys.exit(1)
 
 
@@ -170,9 +175,22 @@ def demo(archive: Path) -> None:
     """Serve the bundled demo site on 127.0.0.1 and crawl it into the archive."""
     from archiver.demosite import DemoServer
 
-    with DemoServer() as server:
+    # The site's URLs include its port: serve on the port of the last demo into this
+    # archive when it is free, so a second `archiver demo` updates the same articles
+    # (an incremental crawl) instead of archiving a second copy under new URLs.
+    remembered = archive / ".demo-port"
+    try:
+        port = int(remembered.read_text().strip())
+        server = DemoServer(port=port).start()
+    except (OSError, ValueError):
+        server = DemoServer().start()
+    try:
         click.echo(f"Demo site (a Belarus Digest look-alike) serving at {server.url}")
+        archive.mkdir(parents=True, exist_ok=True)
+        remembered.write_text(f"{server.port}\n")
         _crawl([profile_for_target(server.url)], archive, dict(DEMO_OVERRIDES))
+    finally:
+        server.stop()
 
 
 def article_filters(func: Callable[..., Any]) -> Callable[..., Any]:

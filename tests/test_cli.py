@@ -37,6 +37,13 @@ def test_demo_as_a_newcomer(tmp_path: Path) -> None:
     assert list((tmp_path / "archive" / "warcs").glob("*.warc.gz"))
     found = run_archiver("search", "Klaipeda", "--json", cwd=tmp_path, check=True)
     assert "Foreign Policy Digest" in json.loads(found.stdout.splitlines()[0])["title"]
+    # a second demo into the same archive is an incremental crawl of the same URLs
+    again = run_archiver("demo", cwd=tmp_path, check=True)
+    assert f"articles indexed: {articles}" in again.stdout
+    db = sqlite3.connect(tmp_path / "archive" / "index.db")
+    runs = db.execute("select articles_new from crawl_runs order by started_at").fetchall()
+    db.close()
+    assert runs == [(articles,), (0,)]
 
 
 def test_scrapy_crawl_works_too(tmp_path: Path, demo_site) -> None:
