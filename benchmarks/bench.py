@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import report  # noqa: E402
 import searchbench  # noqa: E402
 import synthsite  # noqa: E402
-from procmon import TreeMonitor  # noqa: E402
+from procmon import TreeMonitor, machine_busy  # noqa: E402
 
 CORES = os.cpu_count() or 1
 # `archiver crawl` and the bare crawl run with the same engine settings (bare_crawl.SETTINGS).
@@ -232,7 +232,8 @@ def measure_trafilatura(site: Site, work: Path) -> dict[str, Any]:
     started = time.perf_counter()
     subprocess.run(argv, capture_output=True, env=child_env(), stdin=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    done = len(list(out_dir.iterdir())) if out_dir.exists() else 0
+    # More than 1,000 inputs: trafilatura writes into numbered subdirectories.
+    done = sum(1 for p in out_dir.rglob("*") if p.is_file()) if out_dir.exists() else 0
     return {"pages": done, "seconds": wall, "rate": done / wall, "argv": argv[1:]}
 
 
@@ -283,15 +284,47 @@ def loadavg() -> float:
         return float("nan")
 
 
+def others_share(seconds: float = 2.0) -> float:
+    """Share of the machine's CPU that processes outside this benchmark use right now."""
+    busy = machine_busy()
+    with TreeMonitor(os.getpid(), interval=seconds) as ours:
+        time.sleep(seconds)
+    return max(0.0, machine_busy() - busy - ours.cpu_used) / (seconds * CORES)
+
+
+def wait_idle(limit: float) -> None:
+    """Wait (at most `limit` seconds) until other processes leave the cores alone (< 10%)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        share = others_share()
+        if share < 0.10:
+            return
+        log(f"other processes use {share:.0%} of the machine; waiting for it to quieten")
+        time.sleep(3)
+
+
+WAIT_IDLE = 0.0  # set from --wait-idle
+
+
 def step(results: dict[str, Any], name: str, func, *args: Any) -> Any:
-    """Run one measurement; record the machine's load average before it (other users)."""
+    """Run one measurement; record how much CPU other processes took meanwhile."""
+    if WAIT_IDLE:
+        wait_idle(WAIT_IDLE)
     results.setdefault("loadavg", {})[name] = loadavg()
     log(f"{name} ... (1-min load average {results['loadavg'][name]:.2f})")
+    busy, started = machine_busy(), time.perf_counter()
     try:
-        results[name] = func(*args)
+        with TreeMonitor(os.getpid(), interval=0.5) as ours:
+            results[name] = func(*args)
     except Exception as exc:  # one failed measurement must not lose the others
         results[name] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
         log(f"{name} failed: {results[name]['error']}")
+    else:
+        # CPU that processes outside this benchmark took from the machine meanwhile.
+        others = max(0.0, machine_busy() - busy - ours.cpu_used)
+        share = others / ((time.perf_counter() - started) * CORES)
+        results.setdefault("others_cpu", {})[name] = share
+        log(f"{name} done; other processes used {share:.0%} of the machine meanwhile")
     return results[name]
 
 
@@ -313,6 +346,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=HERE / ".cache",
                         help="generated sites, archives, search indexes (reused between runs)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each step, wait up to SECONDS for other processes to "
+                        "leave the cores alone (a shared machine)")
     args = parser.parse_args(argv)
     args.articles = args.articles or (200 if args.quick else 2000)
     args.search_articles = args.search_articles or (10_000 if args.quick else 100_000)
@@ -321,6 +357,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    global WAIT_IDLE
+    WAIT_IDLE = args.wait_idle
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     n, started = args.articles, time.perf_counter()

@@ -41,6 +41,16 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def machine_busy() -> float:
+    """CPU seconds all processes of the machine have used since boot (/proc/stat)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    except (OSError, ValueError):
+        return 0.0
+    return (user + nice + system + irq + softirq) / TICKS
+
+
 def descendants(root: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -60,16 +70,20 @@ class TreeMonitor:
         self.peak_rss = 0
         self.peak_processes = 0
         self.cpu: dict[int, tuple[str, float]] = {}
+        self.first_cpu: dict[int, float] = {}  # CPU seconds of the processes already there
+        self._first = True
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="treemonitor", daemon=True)
 
     def __enter__(self) -> TreeMonitor:
+        self.sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.sample()
 
     def sample(self) -> None:
         pids = descendants(self.pid)
@@ -80,8 +94,16 @@ class TreeMonitor:
             if st is not None:
                 label = self.cpu[pid][0] if pid in self.cpu else _cmdline(pid) or st[2]
                 self.cpu[pid] = (label, st[1])
+                if self._first:
+                    self.first_cpu[pid] = st[1]
+        self._first = False
         self.peak_rss = max(self.peak_rss, total)
         self.peak_processes = max(self.peak_processes, len(pids))
+
+    @property
+    def cpu_used(self) -> float:
+        """CPU seconds the tree used while watched."""
+        return sum(c - self.first_cpu.get(pid, 0.0) for pid, (_, c) in self.cpu.items())
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -274,9 +274,10 @@ def results_md(r: dict[str, Any], table_md: str, previous: Path) -> str:
         f"- CPU: {m['cpu']}, {r['cores']} cores; memory {m['memory']}; {m['os']}",
         f"- versions: {versions}",
         f"- digest-archiver {m['digest-archiver']}",
-        "- 1-min load average just before each step (the machine is shared; a load above 0 "
-        "means other work competed for the cores): " + ", ".join(
-            f"{k} {v:.2f}" for k, v in r.get("loadavg", {}).items()), "",
+        "- the machine is shared: share of its CPU (both cores) that processes outside the "
+        "benchmark used during each step, and the 1-min load average before it: " + ", ".join(
+            f"{k} {r.get('others_cpu', {}).get(k, float('nan')):.0%} ({v:.1f})"
+            for k, v in r.get("loadavg", {}).items()), "",
         "## Results", "", table_md, "",
         "## Targets (issue 7, point 4)", "", _targets_md(r), "",
     ]
