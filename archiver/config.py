@@ -26,6 +26,15 @@ class ArchiverConfig:
     extract_workers: int
     index_enabled: bool
     progress_interval: float
+    # Robustness and politeness (archiver/retry.py, politeness.py, traps.py)
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 60.0
+    retry_after_max: float = 300.0
+    crawl_delay_max: float = 60.0
+    trap_max_path_segments: int = 12
+    trap_max_segment_repeats: int = 2
+    trap_max_query_variants: int = 50
+    trap_max_shape_urls: int = 1000
 
     @property
     def warc_dir(self) -> Path:
@@ -56,6 +65,16 @@ class ArchiverConfig:
             extract_workers=workers or (os.cpu_count() or 1),
             index_enabled=settings.getbool("ARCHIVER_INDEX_ENABLED"),
             progress_interval=_float(settings, "ARCHIVER_PROGRESS_INTERVAL", minimum=0.0),
+            retry_backoff=_float(settings, "ARCHIVER_RETRY_BACKOFF", minimum=0.0),
+            retry_backoff_max=_float(settings, "ARCHIVER_RETRY_BACKOFF_MAX", minimum=0.0),
+            retry_after_max=_float(settings, "ARCHIVER_RETRY_AFTER_MAX", minimum=0.0),
+            crawl_delay_max=_float(settings, "ARCHIVER_CRAWL_DELAY_MAX", minimum=0.0),
+            trap_max_path_segments=_int(settings, "ARCHIVER_TRAP_MAX_PATH_SEGMENTS", minimum=1),
+            trap_max_segment_repeats=_int(settings, "ARCHIVER_TRAP_MAX_SEGMENT_REPEATS",
+                                          minimum=1),
+            trap_max_query_variants=_int(settings, "ARCHIVER_TRAP_MAX_QUERY_VARIANTS",
+                                         minimum=0),
+            trap_max_shape_urls=_int(settings, "ARCHIVER_TRAP_MAX_SHAPE_URLS", minimum=1),
         )
 
 

@@ -29,15 +29,60 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 
+# robots.txt Crawl-delay / Request-rate become the host's minimum delay (archiver/politeness.py).
+ARCHIVER_OBEY_CRAWL_DELAY = True
+# A longer Crawl-delay than this many seconds is capped (and logged).
+ARCHIVER_CRAWL_DELAY_MAX = 60.0
+
 # --- Robustness ----------------------------------------------------------------
+# 5xx, 408, 429 and network failures (timeouts, resets, cut bodies) are retried by
+# archiver.retry.BackoffRetryMiddleware (Scrapy's RetryMiddleware plus waits).
 RETRY_ENABLED = True
 RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# Seconds before the first retry, doubled for each further one, at most ..._MAX.
+ARCHIVER_RETRY_BACKOFF = 1.0
+ARCHIVER_RETRY_BACKOFF_MAX = 60.0
+# A 429/503 Retry-After is waited for when it asks for at most this many seconds;
+# a longer one is not retried in this crawl.
+ARCHIVER_RETRY_AFTER_MAX = 300.0
+# The slowest page we wait for (seconds), and the biggest we take (bytes; a bigger one is
+# archived cut, with WARC-Truncated: length, and not indexed).
 DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 16 * 1024 * 1024
+# Redirect chains are followed (each hop archived) up to this many hops; loops stop.
+REDIRECT_MAX_TIMES = 10
 # 0 = no depth limit: links are only followed when they match the site profile's
-# article or listing patterns, which bounds the crawl.
+# article or listing patterns, which bounds the crawl. CLOSESPIDER_PAGECOUNT (0 = none)
+# stops a crawl after that many responses (`archiver crawl --max-pages`).
 DEPTH_LIMIT = 0
+CLOSESPIDER_PAGECOUNT = 0
+# URLs longer than this are not followed (Scrapy's UrlLengthMiddleware).
+URLLENGTH_LIMIT = 2000
+# Crawler traps (archiver/traps.py): link-following never goes deeper than this many path
+# segments, into a path repeating one segment more than ..._REPEATS times, into more
+# query-string variants of one path than ..._QUERY_VARIANTS (numbers aside: facets), or
+# into more URLs of one shape (digits aside: calendars, pagers) than ..._SHAPE_URLS.
+ARCHIVER_TRAP_MAX_PATH_SEGMENTS = 12
+ARCHIVER_TRAP_MAX_SEGMENT_REPEATS = 2
+ARCHIVER_TRAP_MAX_QUERY_VARIANTS = 50
+ARCHIVER_TRAP_MAX_SHAPE_URLS = 1000
+
+DOWNLOADER_MIDDLEWARES = {
+    # Exact host names only (another name on the same server is off-site); no forms.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "archiver.traps.ExactOffsiteMiddleware": 50,
+    # robots.txt Crawl-delay, right after Scrapy's RobotsTxtMiddleware (100) parsed it.
+    "archiver.politeness.RobotsCrawlDelay": 101,
+    # Retries wait: exponential backoff, Retry-After.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "archiver.retry.BackoffRetryMiddleware": 550,
+}
+SPIDER_MIDDLEWARES = {
+    # Canonical URLs, on-site only, no forms, traps bounded, before anything is scheduled.
+    "archiver.traps.TrapGuard": 950,
+}
 
 # --- Engine --------------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
