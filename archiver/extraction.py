@@ -6,6 +6,13 @@ OpenGraph/`article:*` meta tags, then `<time>` and `rel="tag"` inside the
 `<article>`), falling back to trafilatura's own heuristics, and each date
 records where it came from. Inline "... Read more" teasers and "N reads"
 counters that trafilatura keeps are removed from the text.
+
+The bytes are decoded here, not by lxml: a byte-order mark wins, then the
+HTTP header's charset and the page's `<meta>` declaration when the bytes agree
+with them, else charset-normalizer's guess; the decision is recorded
+(`encoding_*` fields). Pages that are not articles raise `ExtractionError` with
+the reason: empty, not HTML (PDF, image, feed, sitemap), a block or captcha
+page, a soft 404, too short.
 """
 
 from __future__ import annotations
@@ -19,8 +26,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import charset_normalizer
+from charset_normalizer.md import mess_ratio
+from lxml import etree
 from lxml import html as lxml_html
 from trafilatura import bare_extraction
+from w3lib.encoding import (
+    html_body_declared_encoding,
+    http_content_type_encoding,
+    read_bom,
+    resolve_encoding,
+)
 
 # Fewer words than this is a stub, an error or a navigation page, not an article.
 MIN_WORDS = 20
@@ -39,6 +55,33 @@ PRUNE_XPATH = [
 READ_MORE = re.compile(r"(?:\.\.\.|…)?\s*Read more\s*$", re.IGNORECASE)
 NAME_SEP = re.compile(r"\s*(?:[,;|]|\band\b|&)\s*")
 READS = re.compile(r"^\s*[\d.,\s]+\s+(reads?|views?)\s*$", re.IGNORECASE)
+# A declared single-byte charset whose text looks this garbled is taken as mislabelled.
+MESS_LIMIT = 0.2
+DETECT_BYTES = 65536
+# Not HTML at all, by its first bytes: (prefix, what it is).
+MAGIC = ((b"%PDF-", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"GIF8", "a GIF image"),
+         (b"\xff\xd8\xff", "a JPEG image"), (b"RIFF", "a RIFF (WebP/AVI) file"),
+         (b"PK\x03\x04", "a ZIP file"), (b"\x1f\x8b", "gzip data"))
+XML_ROOTS = {"rss": "an RSS feed", "feed": "an Atom feed", "rdf": "an RSS 1.0 feed",
+             "urlset": "a sitemap", "sitemapindex": "a sitemap index"}
+# Block, challenge and error pages, recognised by their title or first heading when the
+# page has little text; and captcha widgets on a short page.
+BLOCKED = re.compile(
+    r"^\W*(access denied|access to this page has been denied|403\b|forbidden|"
+    r"attention required|just a moment|are you a (robot|human)|verify(ing)? (that )?you are "
+    r"(a )?human|captcha|security check|checking your browser|request (unsuccessful|blocked)|"
+    r"pardon our interruption|you have been blocked|too many requests|429\b|"
+    r"ddos protection|bot (check|protection|detection))", re.IGNORECASE)
+SOFT_404 = re.compile(
+    r"^\W*((error )?404\b|(page|post|article)s? (was )?not found|not found\b|nothing (was )?found|"
+    r"page (does not|doesn't) exist|this page (is )?(no longer available|doesn't exist)|"
+    r"oops\b|sorry,? (the|this) page|page unavailable|(50[0-4]|internal server) error)",
+    re.IGNORECASE)
+CAPTCHA_XPATH = ("//*[contains(@class, 'g-recaptcha') or contains(@class, 'h-captcha') or "
+                 "contains(@class, 'cf-turnstile') or contains(@id, 'challenge-form') or "
+                 "contains(@id, 'cf-challenge') or contains(@class, 'captcha')]")
+# A page whose title says "blocked" or "not found" is one unless it has this many words.
+ERROR_PAGE_MAX_WORDS = 150
 
 
 @dataclass
@@ -59,6 +102,11 @@ class Extracted:
     image: str = ""
     text: str = ""
     word_count: int = 0
+    encoding: str = ""  # the codec the text was decoded with
+    encoding_source: str = ""  # bom, header, meta, detected or default
+    encoding_header: str = ""  # charset of the HTTP Content-Type, when given
+    encoding_meta: str = ""  # charset the page declares (<meta charset>, http-equiv)
+    encoding_detected: str = ""  # charset-normalizer's guess, when it was asked
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +114,105 @@ class Extracted:
 
 class ExtractionError(ValueError):
     """The page has no extractable article text."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """How a page's bytes were turned into text, and what each source said."""
+
+    text: str
+    encoding: str
+    source: str
+    header: str = ""
+    meta: str = ""
+    detected: str = ""
+
+
+def _codec(label: str | None) -> str:
+    """A charset label as a Python codec name (WHATWG aliases: latin-1 → cp1252); "" if unknown."""
+    return resolve_encoding(label) or "" if label else ""
+
+
+def _decodes(body: bytes, codec: str) -> str | None:
+    try:
+        return body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _detect(body: bytes) -> str:
+    """charset-normalizer's best guess over the first 64 KiB; "" if it has none."""
+    sample = body[:DETECT_BYTES]
+    if len(body) > DETECT_BYTES:  # do not cut the last multi-byte character in half
+        sample = sample.rsplit(b"\n", 1)[0] or sample
+    best = charset_normalizer.from_bytes(sample).best()
+    return _codec(best.encoding) if best is not None else ""
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> Decoded:
+    """Decide a page's encoding and decode it (never raises).
+
+    A byte-order mark wins (as in browsers). Otherwise the HTTP header's
+    charset, then the page's own declaration, are used when the bytes decode
+    cleanly with them and, for single-byte charsets, the result is not
+    garbled (a Cyrillic page labelled ISO-8859-1); failing that,
+    charset-normalizer decides, and UTF-8 with replacement characters is the
+    last resort.
+    """
+    header = _codec(http_content_type_encoding(content_type)) if content_type else ""
+    meta = _codec(html_body_declared_encoding(body))
+    bom, mark = read_bom(body)
+    if bom:
+        codec = _codec(bom)
+        return Decoded(body[len(mark):].decode(codec, "replace"), codec, "bom", header, meta)
+    detected = ""
+    for codec, source in ((header, "header"), (meta, "meta")):
+        if not codec:
+            continue
+        text = _decodes(body, codec)
+        if text is None:
+            continue
+        if codec.replace("_", "-") in ("utf-8", "ascii") or mess_ratio(
+                text[:DETECT_BYTES], maximum_threshold=1.0) < MESS_LIMIT:
+            return Decoded(text, codec, source, header, meta)
+        detected = detected or _detect(body)
+        if detected and detected != codec and (other := _decodes(body, detected)) is not None:
+            return Decoded(other, detected, "detected", header, meta, detected)
+        return Decoded(text, codec, source, header, meta, detected)
+    if (text := _decodes(body, "utf-8")) is not None:
+        return Decoded(text, "utf-8", "detected", header, meta, "utf-8")
+    detected = _detect(body)
+    if detected and (text := _decodes(body, detected)) is not None:
+        return Decoded(text, detected, "detected", header, meta, detected)
+    return Decoded(body.decode("utf-8", "replace"), "utf-8", "default", header, meta, detected)
+
+
+def not_html(body: bytes) -> str:
+    """What a body is when it is plainly not an HTML page ("" when it may be HTML)."""
+    head = body[:1024].lstrip()
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            return what
+    if head.startswith(b"<?xml") or head[:1] == b"<":
+        match = re.search(rb"<(?![?!])(?:[\w.-]+:)?([\w.-]+)", head)
+        if match and match.group(1).decode("ascii", "replace").lower() in XML_ROOTS:
+            return XML_ROOTS[match.group(1).decode("ascii").lower()]
+    return ""
+
+
+def _error_page(tree, text_words: int) -> str:
+    """The reason a page is a block, captcha or error page; "" when it is none of them."""
+    if text_words >= ERROR_PAGE_MAX_WORDS:
+        return ""
+    for heading in (tree.xpath("string(//title)"), tree.xpath("string((//h1)[1])")):
+        heading = " ".join(heading.split())
+        if BLOCKED.search(heading):
+            return f"blocked page ({heading[:80]!r})"
+        if SOFT_404.search(heading):
+            return f"error page served with status 200 ({heading[:80]!r})"
+    if tree.xpath(CAPTCHA_XPATH):
+        return "blocked page (a captcha challenge)"
+    return ""
 
 
 def _norm_date(value: Any) -> str:
@@ -158,14 +305,34 @@ def _clean_text(text: str, title: str) -> str:
     return "\n".join(lines)
 
 
-def extract_article(html: bytes, url: str) -> Extracted:
-    """Extract an article's text and metadata from a page's HTML bytes."""
+def _parse(text: str):
+    """An lxml tree of decoded HTML (fed as UTF-8, so no declaration in it can mislead)."""
+    parser = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True)
+    try:
+        tree = lxml_html.fromstring(text.encode("utf-8", "surrogatepass"), parser=parser)
+    except (ValueError, etree.ParserError, etree.XMLSyntaxError) as exc:
+        raise ExtractionError(f"unparseable HTML: {exc}") from None
+    if tree is None or not isinstance(tree.tag, str):
+        raise ExtractionError("unparseable HTML: no element")
+    return tree
+
+
+def extract_article(html: bytes, url: str, content_type: str | None = None) -> Extracted:
+    """Extract an article's text and metadata from a page's HTML bytes.
+
+    `content_type` is the response's Content-Type header, when known: its
+    charset is one input of the encoding decision (recorded in the result).
+    Raises `ExtractionError`, with the reason, for anything that is not an
+    article; nothing else.
+    """
     if not html or not html.strip():
         raise ExtractionError("empty page")
-    try:
-        tree = lxml_html.fromstring(html)
-    except (ValueError, lxml_html.etree.ParserError) as exc:
-        raise ExtractionError(f"unparseable HTML: {exc}") from None
+    if what := not_html(html):
+        raise ExtractionError(f"not HTML: {what}")
+    decoded = decode_html(html, content_type)
+    if not decoded.text.strip():
+        raise ExtractionError("empty page")
+    tree = _parse(decoded.text)
     ld = _jsonld_article(tree)
     meta = _meta(tree)
     canonical = tree.xpath("string(//link[@rel='canonical']/@href)").strip()
@@ -177,12 +344,17 @@ def extract_article(html: bytes, url: str) -> Extracted:
         " and not(contains(@rel, 'category'))]//text()")]
     lang = tree.xpath("string(/html/@lang)").strip()
 
-    doc = bare_extraction(
-        tree, url=url, with_metadata=True, include_comments=False, include_tables=True,
-        favor_precision=True, deduplicate=False, prune_xpath=PRUNE_XPATH,
-    )
+    try:
+        doc = bare_extraction(
+            tree, url=url, with_metadata=True, include_comments=False, include_tables=True,
+            favor_precision=True, deduplicate=False, prune_xpath=PRUNE_XPATH,
+        )
+    except (ValueError, TypeError, AttributeError, IndexError, etree.LxmlError) as exc:
+        # trafilatura on a pathological tree: not an article we can read, say why
+        raise ExtractionError(f"no article text found ({type(exc).__name__} in "
+                              f"trafilatura: {str(exc)[:200]})") from None
     if doc is None or not (doc.text or "").strip():
-        raise ExtractionError("no article text found")
+        raise ExtractionError(_error_page(tree, 0) or "no article text found")
 
     title = " ".join((ld.get("headline") or tree.xpath("string(//article//h1)")
                       or (meta.get("og:title") or [""])[0] or doc.title or "").split())
@@ -200,6 +372,8 @@ def extract_article(html: bytes, url: str) -> Extracted:
             or list(dict.fromkeys(t for t in own_tags if t)) or list(doc.tags or []))
     section = ld.get("articleSection") or meta.get("article:section") or doc.categories or []
     text = _clean_text(doc.text, title)
+    if reason := _error_page(tree, len(text.split())):
+        raise ExtractionError(reason)
     if len(text.split()) < MIN_WORDS:
         raise ExtractionError(f"only {len(text.split())} words of text: not an article")
     return Extracted(
@@ -220,13 +394,19 @@ def extract_article(html: bytes, url: str) -> Extracted:
         image=(meta.get("og:image") or [""])[0] or doc.image or "",
         text=text,
         word_count=len(text.split()),
+        encoding=decoded.encoding,
+        encoding_source=decoded.source,
+        encoding_header=decoded.header,
+        encoding_meta=decoded.meta,
+        encoding_detected=decoded.detected,
     )
 
 
-def try_extract(html: bytes, url: str) -> tuple[dict[str, Any] | None, str]:
+def try_extract(html: bytes, url: str,
+                content_type: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """(fields, "") for an article, or (None, reason): the same reasons live and in reindex."""
     try:
-        return extract_article(html, url).to_dict(), ""
+        return extract_article(html, url, content_type).to_dict(), ""
     except ExtractionError as exc:
         return None, f"no article: {exc}"
     except Exception as exc:  # a parser bug must not stop a crawl or a rebuild

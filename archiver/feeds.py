@@ -6,13 +6,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
 logger = logging.getLogger(__name__)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
+DATE_FIELDS = ("published", "pubdate", "date", "issued", "updated", "modified")
 
 
 @dataclass
@@ -31,6 +32,20 @@ def _text(el) -> str:
 def _local(el) -> str:
     tag = el.tag if isinstance(el.tag, str) else ""
     return tag.rsplit("}", 1)[-1].lower()
+
+
+def http_url(base_url: str, link: str) -> str:
+    """`link` made absolute against `base_url` if it is an http(s) URL, else ""."""
+    link = (link or "").strip()
+    if not link:
+        return ""
+    try:
+        url = urljoin(base_url, link)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:  # e.g. "Invalid IPv6 URL"
+        return ""
+    return url if parts.scheme in ("http", "https") and parts.hostname else ""
 
 
 def parse_date(value: str) -> str:
@@ -54,7 +69,8 @@ def parse_date(value: str) -> str:
 
 
 def parse_feed(body: bytes, base_url: str) -> list[FeedItem]:
-    """Items of an RSS or Atom feed, in document order; items without a link are skipped."""
+    """Items of an RSS or Atom feed, in document order; items without an http(s) link are
+    skipped (and counted in the log), impossible dates are dropped."""
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
     try:
         root = etree.fromstring(body, parser)
@@ -64,7 +80,7 @@ def parse_feed(body: bytes, base_url: str) -> list[FeedItem]:
         logger.warning("feed %s could not be parsed at all", base_url)
         return []
     items: list[FeedItem] = []
-    skipped = 0
+    skipped = undated = 0
     for el in root.iter():
         kind = _local(el)
         if kind not in ("item", "entry"):
@@ -79,16 +95,20 @@ def parse_feed(body: bytes, base_url: str) -> list[FeedItem]:
         else:
             link = _text(children.get("link")) or el.get(
                 "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about", "")
+        link = http_url(base_url, link)
         if not link:
             skipped += 1
             continue
         date = ""
-        for name in ("published", "pubdate", "date", "issued", "updated", "modified"):
-            if name in children and (date := parse_date(_text(children[name]))):
+        named = [n for n in DATE_FIELDS if n in children and _text(children[n])]
+        for name in named:
+            if date := parse_date(_text(children[name])):
                 break
+        if named and not date:
+            undated += 1
         cats = [c.get("term") or _text(c) for c in el if _local(c) in ("category", "subject")]
         items.append(FeedItem(
-            link=urljoin(base_url, link.strip()),
+            link=link,
             guid=_text(children.get("guid")) or _text(children.get("id")),
             title=_text(children.get("title")),
             published=date,
@@ -96,6 +116,9 @@ def parse_feed(body: bytes, base_url: str) -> list[FeedItem]:
         ))
     if skipped:
         logger.warning("feed %s: %d items without a link skipped", base_url, skipped)
+    if undated:
+        logger.warning("feed %s: %d items with an impossible or unreadable date kept without "
+                       "one", base_url, undated)
     return items
 
 
