@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from archiver.config import ArchiverConfig, ConfigError
+from archiver.index import IndexUnavailable
 from archiver.lock import archive_lock
 from archiver.profiles import SiteProfile
 from archiver.rebuild import catch_up
@@ -67,11 +69,66 @@ def prepare_archive(archive: Path) -> None:
         raise ConfigError(f"archive directory {archive} is not writable: {exc.strerror}") from None
 
 
+def check_index(path: Path) -> None:
+    """Refuse a corrupt or foreign `index.db` before anything is written (IndexUnavailable).
+
+    A missing or empty file is fine (the crawl creates the index); a file that
+    is not SQLite, or a SQLite database without the archiver's tables, is left
+    exactly as it is.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(str(path), timeout=30)
+    except sqlite3.Error as exc:
+        raise IndexUnavailable(f"cannot use index {path}: {exc}") from None
+    try:
+        tables = {row[0] for row in conn.execute(
+            "select name from sqlite_master where type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise IndexUnavailable(f"cannot use index {path}: {exc}") from None
+    finally:
+        conn.close()
+    if tables and "articles" not in tables:
+        raise IndexUnavailable(f"{path} is not a digest-archiver index (no articles table); "
+                               "move it away or choose another --archive")
+
+
+class _WarcWriteError(logging.Handler):
+    """Remembers why a WARC write failed (archiver.capture logs it), for the one-line error."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if not self.message and text.startswith("WARC write failed"):
+            self.message = text.split("; stopping", 1)[0]
+
+
 def run_crawl(sites: list[SiteProfile], archive: Path | None,
               overrides: Mapping[str, str] | None = None) -> CrawlResult:
     settings = project_settings(archive, overrides or {})
     config = ArchiverConfig.from_settings(settings)
     prepare_archive(config.archive_dir)
+    if config.index_enabled:
+        check_index(config.index_path)
+    # A full disk must not turn the log file's own write errors into tracebacks on stderr.
+    logging.raiseExceptions = False
+    write_error = _WarcWriteError()
+    logging.getLogger("archiver.capture").addHandler(write_error)
+    try:
+        result = _run_crawl(settings, sites, config)
+    finally:
+        logging.getLogger("archiver.capture").removeHandler(write_error)
+    if write_error.message:
+        result.stats["archiver/warc/write_error_message"] = write_error.message
+    return result
+
+
+def _run_crawl(settings: Settings, sites: list[SiteProfile],
+               config: ArchiverConfig) -> CrawlResult:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_file = config.log_dir / f"crawl-{stamp}-{os.getpid()}.log"
     if not settings.get("LOG_FILE"):
