@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from archiver.schema import FTS_WEIGHTS
-
 ARTICLES = {
     "canonical_url": "The article's canonical URL (tracking parameters and fragments removed)",
     "url": "The URL that was fetched",
@@ -118,17 +116,17 @@ for _entity, _link, _column, _what in (("authors", "article_authors", "author", 
         "canonical_url": "The article", _column: f"{_what} name",
         "position": "Order on the page, from 0"})
 
-WEIGHTS = ", ".join(str(w) for w in FTS_WEIGHTS)
 QUERIES = {
     "search": {
         "title": "Ranked search",
         "description": "Full-text search (FTS5 syntax: \"a phrase\", AND/OR/NOT, prefix*), "
                        "best first (bm25), with the matching passage marked **like this**.",
-        "sql": "select a.title, substr(a.date_published, 1, 10) as date, a.authors, "
-               "snippet(articles_fts, 1, '**', '**', ' … ', 24) as snippet, "
-               f"round(bm25(articles_fts, {WEIGHTS}), 3) as rank, a.canonical_url, "
-               "a.record_id from articles_fts join articles a on a.rowid = articles_fts.rowid "
-               "where articles_fts match :q order by rank limit 100",
+        "sql": "with hits as (select rowid, rank, "
+               "snippet(articles_fts, 1, '**', '**', ' … ', 24) as snippet "
+               "from articles_fts where articles_fts match :q order by rank limit 100) "
+               "select a.title, substr(a.date_published, 1, 10) as date, a.authors, "
+               "hits.snippet, round(hits.rank, 3) as rank, a.canonical_url, a.record_id "
+               "from hits join articles a on a.rowid = hits.rowid order by hits.rank",
     },
     "articles_per_month": {
         "title": "Articles per month per site",

@@ -25,7 +25,7 @@ import sqlite_utils
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from archiver.items import CaptureRef
-from archiver.schema import ENCODING_COLUMNS, FTS_WEIGHTS, LINKS, migrations
+from archiver.schema import ENCODING_COLUMNS, LINKS, migrations
 from archiver.urls import clean_url, host_of
 
 logger = logging.getLogger(__name__)
@@ -204,6 +204,45 @@ def sitemap_entry_rows(sitemap_url: str, entries: Iterable[tuple[str, str]],
              "first_seen": seen_at, "last_seen": seen_at} for loc, lastmod in entries]
 
 
+def _insert(conn: sqlite3.Connection, table: str, rows: Sequence[dict]) -> None:
+    if rows:
+        columns = list(rows[0])
+        conn.executemany(
+            f"insert into {table} ({', '.join(f'[{c}]' for c in columns)}) "
+            f"values ({', '.join('?' * len(columns))})",
+            [[row[c] for c in columns] for row in rows])
+
+
+def _upsert(conn: sqlite3.Connection, table: str, rows: Sequence[dict],
+            pk: tuple[str, ...]) -> None:
+    """Insert or update by primary key (tables without FTS triggers)."""
+    if rows:
+        columns = list(rows[0])
+        updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c not in pk)
+        conn.executemany(
+            f"insert into {table} ({', '.join(f'[{c}]' for c in columns)}) "
+            f"values ({', '.join('?' * len(columns))}) "
+            f"on conflict ({', '.join(pk)}) do update set {updates}",
+            [[row[c] for c in columns] for row in rows])
+
+
+def _upsert_seen(conn: sqlite3.Connection, table: str, rows: Sequence[dict],
+                 pk: tuple[str, ...]) -> None:
+    """Upsert keeping the first and last sighting, and the newest sighting's facts."""
+    if rows:
+        columns = list(rows[0])
+        newer = f"excluded.last_seen >= {table}.last_seen"
+        updates = [f"[{c}] = case when {newer} then excluded.[{c}] else {table}.[{c}] end"
+                   for c in columns if c not in (*pk, "first_seen", "last_seen")]
+        updates += [f"first_seen = min({table}.first_seen, excluded.first_seen)",
+                    f"last_seen = max({table}.last_seen, excluded.last_seen)"]
+        conn.executemany(
+            f"insert into {table} ({', '.join(f'[{c}]' for c in columns)}) "
+            f"values ({', '.join('?' * len(columns))}) "
+            f"on conflict ({', '.join(pk)}) do update set {', '.join(updates)}",
+            [[row[c] for c in columns] for row in rows])
+
+
 class Index:
     """`index.db`: open (creating or upgrading the schema), write, search."""
 
@@ -232,46 +271,32 @@ class Index:
               feed_items: Sequence[dict] = (), runs: Sequence[dict] = (),
               failures: Sequence[dict] = (), sitemap_entries: Sequence[dict] = ()
               ) -> Counter[str]:
-        """Write a batch in one transaction; count articles new, changed, unchanged, stale."""
+        """Write a batch in one transaction; count articles new, changed, unchanged, stale.
+
+        Plain SQL with executemany on this hot path (sqlite-utils' table helpers
+        introspect the schema on every call).
+        """
         outcome: Counter[str] = Counter()
         stamp = utc_now_iso()
-        with self.db.conn:
-            if captures:
-                self.db["captures"].upsert_all(captures, pk="record_id")
-            for item in feed_items:
-                self._seen("feed_items", ("feed_url", "item_key"), item)
-            for entry in sitemap_entries:
-                self._seen("sitemap_entries", ("sitemap_url", "loc"), entry)
+        conn = self.db.conn
+        with conn:
+            _upsert(conn, "captures", captures, ("record_id",))
+            _upsert_seen(conn, "feed_items", feed_items, ("feed_url", "item_key"))
+            _upsert_seen(conn, "sitemap_entries", sitemap_entries, ("sitemap_url", "loc"))
             for row in articles:
-                outcome[self._article(row, stamp)] += 1
-                self.db["article_failures"].delete_where("url = ?", [row["url"]])
-            for row in failures:
-                self.db["article_failures"].upsert(row, pk="url")
-            if runs:
-                self.db["crawl_runs"].upsert_all(runs, pk="run_id")
+                outcome[self._article(conn, row, stamp)] += 1
+            if articles:
+                conn.executemany("delete from article_failures where url = ?",
+                                 [(row["url"],) for row in articles])
+            _upsert(conn, "article_failures", failures, ("url",))
+            _upsert(conn, "crawl_runs", runs, ("run_id",))
         return outcome
 
-    def _seen(self, name: str, pk: tuple[str, str], row: dict) -> None:
-        """Insert, or update keeping the first and last time it was seen (any order)."""
-        key = tuple(row[c] for c in pk)
-        table = self.db[name]
-        try:
-            old = table.get(key)
-        except sqlite_utils.db.NotFoundError:
-            table.insert(row, pk=pk)
-            return
-        if row["last_seen"] < old["last_seen"]:  # an older sighting: keep the newer facts
-            row = {**old, "first_seen": min(old["first_seen"], row["first_seen"])}
-        else:
-            row = {**row, "first_seen": min(old["first_seen"], row["first_seen"])}
-        table.update(key, row)
-
-    def _article(self, row: dict, stamp: str) -> str:
-        table = self.db["articles"]
-        try:
-            old = table.get(row["canonical_url"])
-        except sqlite_utils.db.NotFoundError:
-            old = None
+    def _article(self, conn: sqlite3.Connection, row: dict, stamp: str) -> str:
+        cursor = conn.execute("select * from articles where canonical_url = ?",
+                              [row["canonical_url"]])
+        found = cursor.fetchone()
+        old = dict(zip([d[0] for d in cursor.description], found, strict=True)) if found else None
         if old is not None and old["fetched_at"] > row["fetched_at"]:
             return "stale"  # an older capture never replaces a newer one
         outcome = "new" if old is None else (
@@ -279,22 +304,23 @@ class Index:
         versions = (old or {}).get("version_count") or 0
         if outcome != "unchanged":
             versions += 1
-            self.db["article_versions"].insert(version_row(old, row, versions),
-                                               pk=("canonical_url", "version"))
+            _insert(conn, "article_versions", [version_row(old, row, versions)])
         row = {**row, "version_count": versions, "indexed_at": stamp}
         if old is None:
-            table.insert(row, pk="canonical_url")
-        else:
-            table.update(row["canonical_url"], row)
+            _insert(conn, "articles", [row])
+        else:  # UPDATE, not REPLACE: the rowid (and the FTS row) stays the same
+            columns = [c for c in row if c != "canonical_url"]
+            conn.execute(f"update articles set {', '.join(f'[{c}] = ?' for c in columns)} "
+                         "where canonical_url = ?",
+                         [row[c] for c in columns] + [row["canonical_url"]])
         for column, (entity, link, name) in LINKS.items():
             values = list(dict.fromkeys(json.loads(row[column] or "[]")))
-            self.db[link].delete_where("canonical_url = ?", [row["canonical_url"]])
-            if values:
-                self.db[entity].insert_all(({"name": v} for v in values), pk="name",
-                                           ignore=True)
-                self.db[link].insert_all(
-                    ({"canonical_url": row["canonical_url"], name: v, "position": i}
-                     for i, v in enumerate(values)), pk=("canonical_url", name))
+            conn.execute(f"delete from {link} where canonical_url = ?", [row["canonical_url"]])
+            conn.executemany(f"insert or ignore into {entity} (name) values (?)",
+                             [(v,) for v in values])
+            conn.executemany(f"insert into {link} (canonical_url, [{name}], position) "
+                             "values (?, ?, ?)",
+                             [(row["canonical_url"], v, i) for i, v in enumerate(values)])
         return outcome
 
     def upsert_articles(self, rows: Iterable[dict[str, Any]]) -> Counter[str]:
@@ -308,16 +334,22 @@ class Index:
                author: str | None = None, tag: str | None = None,
                since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
         """FTS5 query language (phrases, AND/OR/NOT, prefix*), ranked by bm25, filtered."""
-        weights = ", ".join(str(w) for w in FTS_WEIGHTS)
         where, params = article_filters(site=site, author=author, tag=tag, since=since,
                                         until=until)
+        # FTS5 sorts by its `rank` (our weighted bm25, see schema.m005) and stops at
+        # the limit; the filters narrow the match inside FTS5 through the rowid.
+        narrow = ("and rowid in (select a.rowid from articles a where "
+                  + " and ".join(where) + ")") if where else ""
         sql = f"""
+            with hits as (
+                select rowid, rank, snippet(articles_fts, 1, '**', '**', ' … ', 16) as snippet
+                from articles_fts where articles_fts match :query {narrow}
+                order by rank limit :limit
+            )
             select a.canonical_url as url, a.title, a.date_published, a.authors, a.tags,
-                   a.site, snippet(articles_fts, 1, '**', '**', ' … ', 16) as snippet,
-                   bm25(articles_fts, {weights}) as rank
-            from articles_fts join articles a on a.rowid = articles_fts.rowid
-            where articles_fts match :query {''.join(' and ' + w for w in where)}
-            order by rank limit :limit
+                   a.site, hits.snippet, hits.rank
+            from hits join articles a on a.rowid = hits.rowid
+            order by hits.rank
         """
         try:
             rows = list(self.db.query(sql, {"query": query, "limit": limit, **params}))

@@ -147,3 +147,11 @@ def m004_article_encoding(db: sqlite_utils.Database) -> None:
     """The encoding decision behind each article's text (add_column: FTS triggers stay)."""
     for column in ENCODING_COLUMNS:
         db["articles"].add_column(column, str)
+
+
+@migrations()
+def m005_fts_rank(db: sqlite_utils.Database) -> None:
+    """Make FTS5's own `rank` our weighted bm25, so `ORDER BY rank LIMIT n` is done inside
+    FTS5 and snippets are built for the n results only."""
+    weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+    db.execute(f"insert into articles_fts(articles_fts, rank) values ('rank', 'bm25({weights})')")

@@ -8,6 +8,7 @@ path), so the dupefilter and the index see one URL per article.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
@@ -20,8 +21,13 @@ TRACKING_PARAMS = re.compile(
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def clean_url(url: str) -> str:
-    """Drop fragments, tracking and session parameters; canonicalise the rest."""
+    """Drop fragments, tracking and session parameters; canonicalise the rest.
+
+    Cached: every page of a site repeats the same navigation and sidebar links, and
+    w3lib's canonicalisation is the crawler's most expensive pure-Python step.
+    """
     parts = urlsplit(url.strip())
     path = re.sub(r";jsessionid=[^/?#]*", "", parts.path, flags=re.IGNORECASE)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)

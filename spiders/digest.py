@@ -229,9 +229,10 @@ class DigestSpider(scrapy.Spider):
         # `--feed`/`--sitemap` crawls (discover = false) fetch exactly what those list.
         if not site.discover or not isinstance(response, TextResponse):
             return
+        hrefs = dict.fromkeys(response.xpath("//a/@href").getall())  # repeated links once
         urls = list(dict.fromkeys(
-            u for u in (clean_url(response.urljoin(h)) for h in response.css("a::attr(href)")
-                        .getall()) if self.site_for(u) is site))
+            u for u in (clean_url(response.urljoin(h)) for h in hrefs)
+            if self.site_for(u) is site))
         articles = [u for u in urls if site.is_article_url(u)]
         # Listings run newest first: once a page lists only known articles, older pages
         # hold nothing new, so the walk stops there (unless --backfill).
