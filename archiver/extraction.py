@@ -402,6 +402,15 @@ def extract_article(html: bytes, url: str, content_type: str | None = None) -> E
     )
 
 
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def is_html(content_type: str | None) -> bool:
+    """Is this Content-Type an HTML page (an article candidate)? Missing: assume so."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    return not mime or mime in HTML_TYPES
+
+
 def try_extract(html: bytes, url: str,
                 content_type: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """(fields, "") for an article, or (None, reason): the same reasons live and in reindex."""

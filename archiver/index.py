@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
+from archiver.feeds import parse_date
 from archiver.items import CaptureRef
 from archiver.schema import ENCODING_COLUMNS, LINKS, migrations
 from archiver.urls import clean_url, host_of
@@ -80,8 +81,8 @@ def fallback_date(hints: Mapping[str, Any], url: str) -> tuple[str, str]:
     """A published date when the page declares none: feed item, sitemap, URL."""
     if hints.get("feed_date"):
         return str(hints["feed_date"]), "feed"
-    if hints.get("sitemap_lastmod"):
-        return str(hints["sitemap_lastmod"]), "sitemap"
+    if hints.get("sitemap_lastmod") and (lastmod := parse_date(str(hints["sitemap_lastmod"]))):
+        return lastmod, "sitemap"  # an impossible date (2024-13-45) is no date
     if match := URL_DATE.search(url):
         return "-".join(match.groups()), "url"
     return "", ""

@@ -33,6 +33,7 @@ class ArticleItem:
     site: str
     source: dict[str, str] = field(default_factory=dict)  # how it was found
     hints: dict[str, Any] = field(default_factory=dict)  # feed/sitemap facts (dates, title)
+    content_type: str = ""  # the response's Content-Type header (its charset counts)
     extracted: dict[str, Any] | None = None  # extraction fields, set by ExtractPipeline
     failure: str = ""  # why extraction gave no article (set by ExtractPipeline)
 

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 class ExtractPipeline:
     def __init__(self, workers: int, crawler: Crawler | None = None,
-                 extract: Callable[[bytes, str], tuple[Any, str]] = try_extract) -> None:
+                 extract: Callable[..., tuple[Any, str]] = try_extract) -> None:
         self.workers = workers
         self.crawler = crawler
         self.extract = extract
@@ -69,7 +69,7 @@ class ExtractPipeline:
         loop = asyncio.get_running_loop()
         try:
             item.extracted, item.failure = await loop.run_in_executor(
-                self.pool(), self.extract, item.html, item.url)
+                self.pool(), self.extract, item.html, item.url, item.content_type)
         except BrokenProcessPool:
             # A worker died (out of memory, a crash in a parser): start a new pool
             # and record the page as failed, not lost: it is in the WARC.

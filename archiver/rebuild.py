@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from archiver.extraction import extraction_pool, try_extract
+from archiver.extraction import extraction_pool, is_html, try_extract
 from archiver.feeds import parse_feed
 from archiver.index import (
     Index,
@@ -44,8 +44,6 @@ from archiver.sitemaps import parse_sitemap
 from archiver.warc import OPEN_SUFFIX
 
 logger = logging.getLogger(__name__)
-TEXT_TYPES = ("text/", "application/xhtml", "application/xml", "application/rss",
-              "application/atom", "application/rdf")
 
 
 @dataclass
@@ -142,7 +140,7 @@ def is_article(capture: Capture) -> bool:
     """The crawl's own decision (its role), and a page Scrapy would hand to the spider."""
     return (capture.metadata.get("role") == "article" and capture.ref.record_type == "response"
             and 200 <= capture.ref.status < 300
-            and capture.ref.mime_type.startswith(TEXT_TYPES))
+            and is_html(capture.headers.get_header("Content-Type")))
 
 
 class _Serial:
@@ -204,7 +202,8 @@ def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, wo
                     batch["sitemap_entries"] += sitemap_entry_rows(
                         item.ref.url, entries, item.ref.fetched_at)
             if is_article(item):
-                window.append((item, pool.submit(try_extract, item.body(), item.ref.url)))
+                window.append((item, pool.submit(try_extract, item.body(), item.ref.url,
+                                                  item.headers.get_header("Content-Type"))))
                 while len(window) > 4 * max(workers, 1):
                     finish(*window.popleft())
             flush()

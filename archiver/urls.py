@@ -37,5 +37,6 @@ def clean_url(url: str) -> str:
     return canonicalize_url(rebuilt, keep_fragments=False)
 
 
+@lru_cache(maxsize=1 << 16)
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()

@@ -27,6 +27,7 @@ from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from archiver.capture import META_CAPTURE, META_HINTS, META_PREVIOUS, META_ROLE, META_SOURCE
 from archiver.config import ArchiverConfig
+from archiver.extraction import is_html
 from archiver.feeds import feed_links, parse_feed
 from archiver.incremental import CrawlState, Policy
 from archiver.items import ArticleItem, FeedCapture, SitemapCapture
@@ -88,6 +89,7 @@ class DigestSpider(scrapy.Spider):
             raise ValueError("nothing to crawl: give a target, --feed or --sitemap")
         self._by_host = {h: s for s in self.sites for h in s.hosts}
         self.allowed_domains = sorted(self._by_host)
+        self._yielded: set[str] = set()  # URLs requested in this crawl (a pre-filter)
         self.policy = Policy(enabled=False)
         self.state = CrawlState()
         self.now = datetime.now(UTC)
@@ -110,6 +112,8 @@ class DigestSpider(scrapy.Spider):
                  **meta: Any) -> scrapy.Request | None:
         """A request, or None when the incremental policy says it is not due."""
         url, role = clean_url(url), ROLES[callback.__name__]
+        if url in self._yielded:  # cheaper than building a Request for the dupefilter
+            return None
         stats = self.crawler.stats if hasattr(self, "crawler") else None
         if role == "article":
             reason = self.state.article_due(url, hints or {}, self.now, self.policy)
@@ -133,6 +137,7 @@ class DigestSpider(scrapy.Spider):
             # otherwise (say, a crawl killed before extracting it) it must be stored whole.
             if previous is not None and (role != "article" or self.state.is_known_article(url)):
                 meta[META_PREVIOUS] = asdict(previous)
+        self._yielded.add(url)  # only once it is really asked for (a later hint may be due)
         return scrapy.Request(
             url, callback=callback, priority=priority, headers=headers or None,
             meta={META_SOURCE: {"type": kind, "via": via, "site": site.name},
@@ -269,13 +274,17 @@ class DigestSpider(scrapy.Spider):
         # The decision was made when the request was (its role is in the WARC), so a
         # rebuild from the WARCs alone treats this page exactly the same way.
         capture = response.meta.get(META_CAPTURE)
-        if capture is not None and capture.record_type == "revisit":
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
+        if not is_html(content_type):
+            # archived, but a feed, PDF or image is no article (reindex decides the same)
+            self.crawler.stats.inc_value("archiver/extract/not_html")
+        elif capture is not None and capture.record_type == "revisit":
             # Same payload as the last capture: nothing new to extract.
             self.crawler.stats.inc_value("archiver/index/unchanged")
         elif capture is not None:
             yield ArticleItem(
                 url=response.url, html=response.body, capture=capture, site=site.name,
                 source=dict(response.meta.get(META_SOURCE) or {}),
-                hints=dict(response.meta.get(META_HINTS) or {}),
+                hints=dict(response.meta.get(META_HINTS) or {}), content_type=content_type,
             )
         yield from self._follow_links(response, site, "article")

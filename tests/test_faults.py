@@ -350,8 +350,6 @@ def test_politeness_crawl_delay_and_user_agent(tmp_path: Path) -> None:
 
 
 
-@pytest.mark.xfail(strict=True, reason="archiver.index.fallback_date takes a sitemap's <lastmod> "
-                   "as it is; it should go through archiver.feeds.parse_date (owner: index.py)")
 def test_impossible_sitemap_date_is_not_indexed(fault) -> None:
     row = fault.article("/story/sitemap-only/")  # <lastmod>2024-13-45</lastmod>
     assert row["date_published"] != "2024-13-45"
