@@ -29,14 +29,9 @@ from scrapy.exceptions import DropItem, NotConfigured
 from archiver.capture import capture_written, run_recorded
 from archiver.config import ArchiverConfig
 from archiver.extraction import extraction_pool, try_extract
-from archiver.index import (
-    Index,
-    article_row,
-    capture_row,
-    feed_item_rows,
-    sitemap_entry_rows,
-)
+from archiver.index import Index
 from archiver.items import ArticleItem, CaptureRef, FeedCapture, SitemapCapture
+from archiver.rows import article_row, capture_row, feed_item_rows, sitemap_entry_rows
 from archiver.runs import run_row
 
 logger = logging.getLogger(__name__)

@@ -31,14 +31,9 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from archiver.extraction import extraction_pool, is_html, try_extract
 from archiver.feeds import parse_feed
-from archiver.index import (
-    Index,
-    article_row,
-    capture_row,
-    feed_item_rows,
-    sitemap_entry_rows,
-)
+from archiver.index import Index
 from archiver.items import CaptureRef
+from archiver.rows import article_row, capture_row, feed_item_rows, sitemap_entry_rows
 from archiver.runs import RUN_URI_PREFIX, parse_fields, run_row
 from archiver.sitemaps import parse_sitemap
 from archiver.warc import OPEN_SUFFIX

@@ -28,8 +28,9 @@ from typing import Any
 
 from synthsite import Corpus, vary
 
-from archiver.index import Index, article_row
+from archiver.index import Index
 from archiver.items import CaptureRef
+from archiver.rows import article_row
 
 GENERATOR_VERSION = 2
 BATCH = 1000

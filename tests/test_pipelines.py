@@ -19,11 +19,11 @@ from archiver.pipelines import ExtractPipeline, IndexPipeline
 BASE = "http://127.0.0.1:8080"
 
 
-def crash_on_marked_page(html: bytes, url: str):
+def crash_on_marked_page(html: bytes, url: str, content_type: str | None = None):
     """Module-level (picklable) extractor that kills its worker on one URL."""
     if url.endswith("#crash"):
         os._exit(1)
-    return try_extract(html, url)
+    return try_extract(html, url, content_type)
 
 
 def items(site, count: int) -> list[ArticleItem]:
