@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archiver import settings as project
-from archiver.extraction import Extracted, ExtractionError, decode_html, extract_article
+from archiver.encoding import decode_html
+from archiver.extraction import Extracted, ExtractionError, extract_article
 from archiver.feeds import FeedItem, parse_feed
 from archiver.politeness import robots_delay
 from archiver.retry import retry_after_seconds
