@@ -140,11 +140,13 @@ def _crawl(sites: list[SiteProfile], archive: Path, overrides: dict[str, str]) -
 @click.option("--max-pages", type=click.IntRange(1), help="Stop after this many responses.")
 @click.option("--max-duration", type=click.FloatRange(min=1), metavar="SECONDS",
               help="Stop after this many seconds.")
+@click.option("--redis", "redis_url", metavar="URL",
+              help="Distributed: push the targets to this Redis and run one worker here.")
 @friendly
 def crawl(targets: tuple[str, ...], feeds: tuple[str, ...], sitemaps: tuple[str, ...],
           profiles: tuple[str, ...], archive: Path, settings: tuple[str, ...], recheck: bool,
           backfill: bool, force: bool, max_pages: int | None,
-          max_duration: float | None) -> None:
+          max_duration: float | None, redis_url: str | None) -> None:
     """Crawl TARGETs: home URLs (https://site/) or built-in profile names (belarusdigest).
 
     Incremental by default: archived articles are not fetched again unless due for a
@@ -165,6 +167,10 @@ def crawl(targets: tuple[str, ...], feeds: tuple[str, ...], sitemaps: tuple[str,
         sites.append(profile_for_urls(list(feeds), list(sitemaps)))
     if not sites:
         raise click.UsageError("give at least one TARGET, --feed, --sitemap or --profile")
+    if redis_url:  # distributed (archiver/commands_redis.py)
+        from archiver.commands_redis import crawl_on_redis
+
+        return crawl_on_redis(redis_url, sites, archive, overrides)
     _crawl(sites, archive, overrides)
 
 
@@ -357,3 +363,9 @@ from archiver.commands_warc import verify  # noqa: E402
 for _name, _command in warc_export.commands.items():
     export.add_command(_command, _name)
 cli.add_command(verify)
+
+# Distributed crawls on Redis (archiver/commands_redis.py).
+from archiver.commands_redis import enqueue, worker  # noqa: E402
+
+cli.add_command(enqueue)
+cli.add_command(worker)

@@ -142,3 +142,19 @@ ARCHIVER_RECHECK_INTERVAL_HOURS = 24.0
 ARCHIVER_FEED_MIN_INTERVAL = 1800
 ARCHIVER_FEED_MAX_INTERVAL = 86400
 
+
+# --- Distributed crawls on Redis (`--redis URL`; archiver/distributed/) ---------------
+# Key prefix of one crawl's frontier (queue, seen URLs, in-flight requests, sites) in Redis.
+ARCHIVER_REDIS_PREFIX = "archiver"
+# This worker's name; empty = host-pid. A worker restarted under the same name takes back
+# at once the requests it had in flight.
+ARCHIVER_REDIS_WORKER_ID = ""
+# Seconds without a heartbeat after which a worker is taken for dead and its in-flight
+# requests go back to the queue.
+ARCHIVER_REDIS_HEARTBEAT_TTL = 15.0
+# Keep waiting for work once the frontier is drained (`archiver worker --keep-alive`).
+ARCHIVER_REDIS_KEEP_ALIVE = False
+# Per-host limits shared by all workers; None = CONCURRENT_REQUESTS_PER_DOMAIN and
+# DOWNLOAD_DELAY as set (which the distributed layer turns off per worker).
+ARCHIVER_REDIS_HOST_CONCURRENCY = None
+ARCHIVER_REDIS_HOST_DELAY = None
