@@ -248,7 +248,8 @@ def test_sigkilled_worker_restarted_loses_nothing(tmp_path: Path, site, single,
     finish([other, restarted])
     after = paths(site, mark)
     refetched = [p for p in before if after[p] > before[p] and p != "/robots.txt"]
-    assert len(refetched) <= 2, refetched  # at most what the victim had in flight
+    # at most what the victim had in flight (2 at once), or had just finished with
+    assert len(refetched) <= 3, refetched
     assert not list((archive / "warcs").glob("*.open"))  # the restart repaired it
     verify = run_archiver("verify", "--archive", str(archive))
     assert verify.returncode == 0, verify.stdout + verify.stderr

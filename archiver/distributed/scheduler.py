@@ -134,6 +134,9 @@ class RedisScheduler(Scheduler):
         return True
 
     def next_request(self) -> Request | None:
+        # The engine asks right after a request is done with: ack it now, so a kill
+        # leaves as little as possible marked in flight (to be fetched again).
+        self._ack_finished()
         found = self.queue.lease()
         if found is None:
             return None
@@ -160,17 +163,21 @@ class RedisScheduler(Scheduler):
         return request in engine.downloader.active or (
             scraper_slot is not None and request in scraper_slot.active)
 
-    def sweep(self) -> None:
-        """Ack the leases whose requests the engine has finished with; wake the engine
-        when other workers filled the queue while it was idle."""
+    def _ack_finished(self) -> None:
         done = [data for data, request in self.leases.items() if not self._active(request)]
         if done:
             self.frontier.ack(self.worker, done)
             for data in done:
                 del self.leases[data]
+
+    def sweep(self) -> None:
+        """Ack the leases whose requests the engine has finished with; wake an idle
+        engine, so it sees at once what other workers queued, or that the crawl is over
+        (Scrapy's own idle check runs every 5 s)."""
+        self._ack_finished()
         engine = self.crawler.engine
         slot = getattr(engine, "_slot", None) if engine is not None else None
-        if slot is not None and not self.leases and len(self.queue):
+        if slot is not None and not self.leases:
             slot.nextcall.schedule()
 
     def spider_idle(self) -> None:
