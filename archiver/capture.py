@@ -150,6 +150,7 @@ class WarcCapture:
         }
         writer = WarcWriter(
             cfg.warc_dir, prefix=cfg.warc_prefix, max_size=cfg.warc_max_size,
+            gzip_level=cfg.warc_gzip_level,
             warcinfo=warcinfo, hostname=socket.gethostname(),
         )
         ext = cls(writer, crawler, run_id)

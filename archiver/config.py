@@ -22,6 +22,7 @@ class ArchiverConfig:
     archive_dir: Path
     warc_prefix: str
     warc_max_size: int
+    warc_gzip_level: int
     warc_operator: str
     extract_workers: int
     index_enabled: bool
@@ -61,6 +62,7 @@ class ArchiverConfig:
             archive_dir=Path(str(settings.get("ARCHIVER_ARCHIVE_DIR") or "archive")),
             warc_prefix=prefix,
             warc_max_size=_int(settings, "ARCHIVER_WARC_MAX_SIZE", minimum=1),
+            warc_gzip_level=_int(settings, "ARCHIVER_WARC_GZIP_LEVEL", minimum=1, maximum=9),
             warc_operator=str(settings.get("ARCHIVER_WARC_OPERATOR") or ""),
             extract_workers=workers or (os.cpu_count() or 1),
             index_enabled=settings.getbool("ARCHIVER_INDEX_ENABLED"),
@@ -78,13 +80,14 @@ class ArchiverConfig:
         )
 
 
-def _int(settings: Any, name: str, *, minimum: int) -> int:
+def _int(settings: Any, name: str, *, minimum: int, maximum: int | None = None) -> int:
     try:
         value = int(settings.get(name))
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be an integer, got {settings.get(name)!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ConfigError(f"{name} must be {bounds}, got {value}")
     return value
 
 

@@ -114,6 +114,8 @@ ARCHIVER_ARCHIVE_DIR = "archive"
 ARCHIVER_WARC_PREFIX = "ARCHIVER"
 # Rotate to a new file once a file reaches this many bytes (never inside an exchange).
 ARCHIVER_WARC_MAX_SIZE = 1_000_000_000
+# gzip level of each record (1 fastest .. 9 smallest); 6 is zlib's own default.
+ARCHIVER_WARC_GZIP_LEVEL = 6
 # Who runs the crawl: goes into every warcinfo record ("operator").
 ARCHIVER_WARC_OPERATOR = ""
 # Extraction: number of worker processes; 0 = one per core.

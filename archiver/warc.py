@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,6 +156,7 @@ class WarcWriter:
         *,
         prefix: str = "ARCHIVER",
         max_size: int = 1_000_000_000,
+        gzip_level: int = 6,
         warcinfo: Mapping[str, str] | None = None,
         hostname: str | None = None,
         pid: int | None = None,
@@ -165,13 +167,16 @@ class WarcWriter:
         self.directory = Path(directory)
         self.prefix = prefix
         self.max_size = max_size
+        self.gzip_level = gzip_level
         self.warcinfo = dict(warcinfo or {})
         self.hostname = hostname or socket.gethostname()
         self.pid = os.getpid() if pid is None else pid
         self.clock = clock
         self.id_factory = id_factory
         self.on_close = on_close  # called with each file's final path once it is closed
-        self._builder = _Builder(None, gzip=True, warc_version=WARC_VERSION)
+        # warcio frames and digests each record; we gzip it (one member per record) at a
+        # level of our choosing: warcio's fixed level 9 costs twice the CPU of 6 for ~2% size.
+        self._builder = _Builder(None, gzip=False, warc_version=WARC_VERSION)
         self._serial = 0
         self._file: BinaryIO | None = None
         self._name = ""
@@ -237,11 +242,13 @@ class WarcWriter:
     # -- records ------------------------------------------------------------
     def _write(self, record) -> tuple[int, int]:
         assert self._file is not None
+        plain = BytesIO()
+        self._builder._write_warc_record(plain, record)
+        member = zlib.compress(plain.getvalue(), self.gzip_level, wbits=31)  # a gzip member
         start = self._file.tell()
-        self._builder._write_warc_record(self._file, record)
-        end = self._file.tell()
-        self.bytes_written += end - start
-        return start, end - start
+        self._file.write(member)
+        self.bytes_written += len(member)
+        return start, len(member)
 
     def write_exchange(
         self, ex: HttpExchange, metadata: Mapping[str, str] | None = None,
