@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -346,6 +349,24 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes for `try_extract` (crawl and reindex alike).
 
     forkserver: never fork a process holding a reactor, threads or open
-    databases; workers import trafilatura once and are reused.
+    databases; workers import trafilatura once and are reused. Each worker
+    watches the process that made the pool and exits when it is gone, so a
+    crawl killed with SIGKILL (or by the OOM killer) leaves no idle workers.
     """
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=_exit_with, initargs=(os.getpid(),))
+
+
+def _exit_with(pid: int, interval: float = 1.0) -> None:
+    """Pool initializer: a daemon thread that ends this worker when `pid` has died."""
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, someone else's now (pid reuse): keep going
+                pass
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -52,6 +52,31 @@ def records(archive: Path) -> list:
     return out
 
 
+def _state(pid: int) -> str:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return f"({fields[0]})"
+    except OSError:
+        return "(gone)"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def rows(db: Path, sql: str, *params: object) -> list[tuple]:
     conn = sqlite3.connect(db)
     try:
@@ -205,8 +230,15 @@ def test_interrupted_crawl_resumes_to_the_same_articles(tmp_path: Path, sig: int
         while sum(1 for e in site.requests() if e["path"].startswith("/story/")) < 12:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
+        family = descendants(proc.pid)
+        assert family  # the extraction pool's processes
         proc.send_signal(sig)
         proc.wait(timeout=60)
+        deadline = time.monotonic() + 10  # none of them outlives the crawl
+        while [p for p in family if Path(f"/proc/{p}").exists()
+               and "(Z)" not in _state(p)]:
+            assert time.monotonic() < deadline, f"left behind: {family}"
+            time.sleep(0.2)
         before = Counter(e["path"] for e in site.requests() if e["path"].startswith("/story/"))
         if sig == signal.SIGKILL:
             assert list((archive / "warcs").glob("*.open"))  # the kill left an open file
