@@ -98,8 +98,12 @@ def work(redis_url: str, archive: Path, overrides: dict[str, str], keep_alive: b
                f"{time.monotonic() - started:.1f} s: {pages} pages fetched, "
                f"{stats.get('archiver/warc/records', 0)} exchanges archived in "
                f"{result.config.warc_dir}; log: {result.log_file}")
-    # A worker that found the queue already drained has done nothing wrong.
-    status = exit_status(str(stats.get("finish_reason", "")), max(pages, 1),
+    # A worker that found the queue already drained has done nothing wrong, and a
+    # --keep-alive worker only ever ends by being stopped (SIGTERM from its service manager).
+    reason = str(stats.get("finish_reason", ""))
+    if keep_alive and reason == "shutdown":
+        reason = "finished"
+    status = exit_status(reason, max(pages, 1),
                          int(stats.get("archiver/warc/write_error", 0)),
                          failed_requests(stats))
     if stats.get("archiver/failure") or status:

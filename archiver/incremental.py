@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from archiver.urls import clean_url
 
@@ -117,6 +117,11 @@ class CrawlState:
         finally:
             db.close()
         return state
+
+    def article_urls(self, hosts: tuple[str, ...]) -> set[str]:
+        """The canonical URLs of the archived articles on these hosts."""
+        return {a.canonical_url for a in self.articles.values()
+                if (urlsplit(a.canonical_url).hostname or "") in hosts}
 
     def resolve(self, url: str) -> str:
         """Where known permanent redirects (e.g. shortlinks) lead."""

@@ -86,6 +86,9 @@ SPIDER_MIDDLEWARES = {
 
 # --- Engine --------------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# Outputs of one callback processed in parallel. A page yields one item and a handful of
+# new requests; Scrapy's default of 100 starts 100 asyncio tasks per response for that.
+CONCURRENT_ITEMS = 16
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 

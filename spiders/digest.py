@@ -156,7 +156,9 @@ class DigestSpider(scrapy.Spider):
         if self.policy.enabled:
             # robots.txt is always fetched whole (sitemaps are found in it), but the same
             # bytes as last time still become a revisit record.
-            headers = {} if role == "robots" else self.state.conditional_headers(url)
+            # --backfill reads every listing whole: a 304 would hide its links.
+            whole = role == "robots" or (role == "listing" and self.policy.backfill)
+            headers = {} if whole else self.state.conditional_headers(url)
             previous = self.state.previous.get(url)
             # An article page becomes a revisit only when its article is in the index:
             # otherwise (say, a crawl killed before extracting it) it must be stored whole.
@@ -177,6 +179,9 @@ class DigestSpider(scrapy.Spider):
 
     def _start_requests(self) -> Iterator[scrapy.Request | None]:
         for site in self.sites:
+            if self.policy.recheck_all:  # --recheck: every archived article of the site
+                for url in sorted(self.state.article_urls(site.hosts)):
+                    yield self._request(url, self.parse_article, "recheck", "", site)
             for url in site.feeds:
                 yield self._request(url, self.parse_feed, "seed-feed", "", site, priority=20)
             for url in site.sitemaps:

@@ -154,7 +154,8 @@ def redis_server(tmp_path_factory) -> Iterator[Redis]:
     server.stop()
 
 
-def assert_same_index(db: Path, reference: Path) -> None:
+def assert_same_index(db: Path, reference: Path, reasons: frozenset[str] = frozenset({"finished"})
+                      ) -> None:
     for table in TABLES:
         assert table_rows(db, table) == table_rows(reference, table), table
     # every capture of the reference, once each; robots.txt also once per worker
@@ -167,7 +168,7 @@ def assert_same_index(db: Path, reference: Path) -> None:
         assert ours.pop(key) >= theirs.pop(key)
     assert ours == theirs
     runs = query(db, "select finish_reason, pages_fetched from crawl_runs")
-    assert {r for r, _ in runs} == {"finished"}
+    assert {r for r, _ in runs} == reasons
     assert sum(p for _, p in runs) == query(db, "select count(*) from captures")[0][0]
 
 
@@ -310,3 +311,36 @@ def test_unreachable_redis_is_one_clear_line(tmp_path: Path) -> None:
             f"archiver: error: cannot reach Redis at {url}"), proc.stderr
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "a").exists()  # nothing written
+
+
+def test_crawl_with_redis_runs_one_worker_in_place(tmp_path: Path, site, single,
+                                                   redis_server) -> None:
+    reference, _ = single
+    archive = tmp_path / "archive"
+    proc = run_archiver("crawl", site.url, "--redis", redis_server.url, "--archive",
+                        str(archive), *WORKER_FAST, "-s", "ARCHIVER_REDIS_PREFIX=solo")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_same_index(reindex(archive), reference)
+
+
+def test_keep_alive_worker_waits_for_work(tmp_path: Path, site, single, redis_server) -> None:
+    reference, _ = single
+    archive = tmp_path / "archive"
+    proc = worker(redis_server, archive, "--keep-alive", "--prefix", "waiting")
+    try:
+        time.sleep(3)  # nothing queued yet: a keep-alive worker does not give up
+        assert proc.poll() is None
+        mark = len(site.requests())
+        run_archiver("enqueue", site.url, "--redis", redis_server.url, "--prefix", "waiting",
+                     "--reset", check=True)
+        deadline = time.monotonic() + 90
+        while sum(1 for p in paths(site, mark) if p.startswith("/story/")) < 33:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        time.sleep(2)
+        assert proc.poll() is None  # drained, still waiting for more
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err  # stopped by its service manager: a clean end
+    assert_same_index(reindex(archive), reference, frozenset({"shutdown"}))

@@ -325,3 +325,46 @@ def test_feed_interval_bounds(tmp_path: Path) -> None:
     assert state.feed_interval("http://x/feed/", policy) == policy.feed_max_interval
     state.feeds["http://x/feed/"] = (state.feeds["http://x/feed/"][0], 0)
     assert state.feed_interval("http://x/feed/", policy) == policy.feed_min_interval
+
+
+def test_recheck_and_backfill_flags(tmp_path: Path, demo_site) -> None:
+    archive = tmp_path / "archive"
+    run_archiver("crawl", demo_site.url, "--archive", str(archive), *FAST, check=True)
+    mark = len(demo_site.requests())
+    run_archiver("crawl", demo_site.url, "--archive", str(archive), *FAST, "--recheck",
+                 check=True)
+    log = demo_site.requests()[mark:]
+    stories = {e["path"]: e for e in log if e["path"].startswith("/story/")
+               and e["path"] != "/story/belarus-digest-turns-one/"}
+    assert set(stories) == {a.path for a in load_site(1).articles}  # every one asked again
+    assert all(e["status"] == 304 and "if-none-match" in e["headers"] for e in stories.values())
+    assert "/page/3/" not in {e["path"] for e in log}  # the listing walk still stops early
+    mark = len(demo_site.requests())
+    run_archiver("crawl", demo_site.url, "--archive", str(archive), *FAST, "--backfill",
+                 check=True)
+    paths = {e["path"] for e in demo_site.requests()[mark:]}
+    assert {"/page/2/", "/page/3/", "/page/4/"} <= paths  # every listing page walked
+    assert not {p for p in paths if p.startswith("/story/")} - {
+        "/story/belarus-digest-turns-one/"}  # ...but known articles still not fetched
+
+
+def test_recent_articles_are_rechecked_on_schedule() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from archiver.incremental import KnownArticle
+
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    policy = Policy()  # re-check for 7 days after publication, at most daily
+
+    def due(published_days_ago: float, fetched_hours_ago: float) -> str:
+        state = CrawlState()
+        iso = lambda d: d.isoformat()  # noqa: E731
+        state.articles["u"] = KnownArticle(
+            "u", iso(now - timedelta(hours=fetched_hours_ago)),
+            iso(now - timedelta(days=published_days_ago)), None)
+        return state.article_due("u", {}, now, policy)
+
+    assert due(2, 30) == "recent article re-check"
+    assert due(2, 3) == ""  # checked 3 hours ago
+    assert due(30, 300) == ""  # old article: edits are caught through the sitemap
+    assert CrawlState().article_due("new", {}, now, policy) == "new"
