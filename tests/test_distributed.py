@@ -301,6 +301,39 @@ def test_per_host_delay_holds_across_workers(tmp_path: Path, site, redis_server)
     assert min(gaps) >= delay - 0.03, gaps
 
 
+def max_overlap(entries: list[dict]) -> int:
+    """Most requests the server was answering at one moment, from [t0, t] of each."""
+    events = sorted([(e["t0"], 1) for e in entries] + [(e["t"], -1) for e in entries])
+    busy = most = 0
+    for _, step in events:  # at equal times an end (-1) sorts before a start (+1)
+        busy += step
+        most = max(most, busy)
+    return most
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_per_host_concurrency_holds_across_workers(tmp_path: Path, redis_server,
+                                                   limit: int) -> None:
+    log = tmp_path / "requests.jsonl"
+    log.touch()
+    slow = subprocess.Popen(
+        [sys.executable, "-m", "archiver.demosite", "--port", "0", "--request-log", str(log),
+         "--latency", "0.1"], env=guarded_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert slow.stdout is not None
+        server = SiteServer(url=slow.stdout.readline().strip(), request_log=log, process=slow)
+        prefix = f"conc{limit}"
+        run_archiver("enqueue", "--feed", server.url + "feed/", "--redis", redis_server.url,
+                     "--prefix", prefix, "--reset", check=True)
+        finish([worker(redis_server, tmp_path / "archive", "--prefix", prefix,
+                       "-s", f"ARCHIVER_REDIS_HOST_CONCURRENCY={limit}") for _ in range(3)])
+        entries = [e for e in server.requests() if e["path"] != "/robots.txt"]
+        assert len(entries) >= 20
+        assert max_overlap(entries) == limit  # never more, and the limit is really used
+    finally:
+        stop_site(SiteServer(url="", request_log=log, process=slow))
+
+
 def test_unreachable_redis_is_one_clear_line(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     for args in (["worker", "--archive", str(tmp_path / "a")], ["enqueue", "belarusdigest"]):

@@ -41,6 +41,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         srv: DemoHTTPServer = self.server  # type: ignore[assignment]
+        self.started = time.time()
+        if srv.latency:  # a slow server, for tests of concurrency limits
+            time.sleep(srv.latency)
         host = self.headers.get("Host") or srv.default_host
         self._send(resolve(srv.site, f"http://{host}", self.path), head)
 
@@ -98,8 +101,9 @@ class DemoHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, addr, site: Site, request_log: str | None = None,
-                 state_file: str | None = None):
+                 state_file: str | None = None, latency: float = 0.0):
         super().__init__(addr, _Handler)
+        self.latency = latency
         self._site = site
         self.state_file = state_file
         self.default_host = f"{str(self.server_address[0])}:{self.server_address[1]}"
@@ -123,7 +127,8 @@ class DemoHTTPServer(ThreadingHTTPServer):
     def log_request_line(self, handler: BaseHTTPRequestHandler, status: int) -> None:
         if self._log is None:
             return
-        rec = {"t": time.time(), "method": handler.command, "path": handler.path, "status": status,
+        rec = {"t": time.time(), "t0": getattr(handler, "started", None),
+               "method": handler.command, "path": handler.path, "status": status,
                "headers": {k.lower(): v for k, v in handler.headers.items()}}
         with self._log_lock:
             self._log.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -141,15 +146,15 @@ class DemoServer:
     """Run the demo site in a daemon thread: ``with DemoServer() as s: urlopen(s.url)``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, request_log: str | None = None,
-                 state_file: str | None = None):
+                 state_file: str | None = None, latency: float = 0.0):
         self.host, self._port, self.request_log = host, port, request_log
-        self.state_file = state_file
+        self.state_file, self.latency = state_file, latency
         self.httpd: DemoHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> DemoServer:
         self.httpd = DemoHTTPServer((self.host, self._port), load_site(), self.request_log,
-                                    self.state_file)
+                                    self.state_file, self.latency)
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="demosite", daemon=True)
         self._thread.start()
