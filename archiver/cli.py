@@ -125,12 +125,35 @@ def _crawl(sites: list[SiteProfile], archive: Path, overrides: dict[str, str]) -
         sys.exit(1)
 
 
+def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """TARGET... --feed --sitemap --profile: what to crawl (crawl, enqueue)."""
+    for option in reversed([
+        click.argument("targets", nargs=-1),
+        click.option("--feed", "feeds", multiple=True, metavar="URL",
+                     help="Crawl this RSS/Atom feed."),
+        click.option("--sitemap", "sitemaps", multiple=True, metavar="URL",
+                     help="Crawl this sitemap."),
+        click.option("--profile", "profiles", multiple=True, metavar="FILE",
+                     help="A site profile TOML file of your own."),
+    ]):
+        func = option(func)
+    return func
+
+
+def sites_of(targets: tuple[str, ...], feeds: tuple[str, ...], sitemaps: tuple[str, ...],
+             profiles: tuple[str, ...]) -> list[SiteProfile]:
+    """The site profiles the target options name; a usage error when they name none."""
+    sites = [profile_for_target(t) for t in targets]
+    sites += [load_profile(p) for p in profiles]
+    if feeds or sitemaps:
+        sites.append(profile_for_urls(list(feeds), list(sitemaps)))
+    if not sites:
+        raise click.UsageError("give at least one TARGET, --feed, --sitemap or --profile")
+    return sites
+
+
 @cli.command()
-@click.argument("targets", nargs=-1)
-@click.option("--feed", "feeds", multiple=True, metavar="URL", help="Crawl this RSS/Atom feed.")
-@click.option("--sitemap", "sitemaps", multiple=True, metavar="URL", help="Crawl this sitemap.")
-@click.option("--profile", "profiles", multiple=True, metavar="FILE",
-              help="A site profile TOML file of your own.")
+@target_options
 @ARCHIVE_OPTION
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Override a Scrapy or ARCHIVER_* setting (as `scrapy crawl -s`).")
@@ -161,12 +184,7 @@ def crawl(targets: tuple[str, ...], feeds: tuple[str, ...], sitemaps: tuple[str,
         overrides["CLOSESPIDER_PAGECOUNT"] = str(max_pages)
     if max_duration:
         overrides["CLOSESPIDER_TIMEOUT"] = str(max_duration)
-    sites = [profile_for_target(t) for t in targets]
-    sites += [load_profile(p) for p in profiles]
-    if feeds or sitemaps:
-        sites.append(profile_for_urls(list(feeds), list(sitemaps)))
-    if not sites:
-        raise click.UsageError("give at least one TARGET, --feed, --sitemap or --profile")
+    sites = sites_of(targets, feeds, sitemaps, profiles)
     if redis_url:  # distributed (archiver/commands_redis.py)
         from archiver.commands_redis import crawl_on_redis
 

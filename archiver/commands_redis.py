@@ -17,9 +17,9 @@ from pathlib import Path
 
 import click
 
-from archiver.cli import ARCHIVE_OPTION, friendly, parse_overrides
+from archiver.cli import ARCHIVE_OPTION, friendly, parse_overrides, sites_of, target_options
 from archiver.config import ConfigError
-from archiver.profiles import SiteProfile, load_profile, profile_for_target, profile_for_urls
+from archiver.profiles import SiteProfile
 
 REDIS_OPTION = click.option(
     "--redis", "redis_url", required=True, metavar="URL",
@@ -39,17 +39,6 @@ def need_redis() -> None:
                           "pip install 'digest-archiver[redis]'") from None
 
 
-def sites_of(targets: tuple[str, ...], feeds: tuple[str, ...], sitemaps: tuple[str, ...],
-             profiles: tuple[str, ...]) -> list[SiteProfile]:
-    sites = [profile_for_target(t) for t in targets]
-    sites += [load_profile(p) for p in profiles]
-    if feeds or sitemaps:
-        sites.append(profile_for_urls(list(feeds), list(sitemaps)))
-    if not sites:
-        raise click.UsageError("give at least one TARGET, --feed, --sitemap or --profile")
-    return sites
-
-
 def enqueue_sites(url: str, prefix: str, sites: list[SiteProfile], reset: bool) -> int:
     """Push the sites; return how many requests were already queued."""
     need_redis()
@@ -64,11 +53,7 @@ def enqueue_sites(url: str, prefix: str, sites: list[SiteProfile], reset: bool) 
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
-@click.option("--feed", "feeds", multiple=True, metavar="URL", help="Crawl this RSS/Atom feed.")
-@click.option("--sitemap", "sitemaps", multiple=True, metavar="URL", help="Crawl this sitemap.")
-@click.option("--profile", "profiles", multiple=True, metavar="FILE",
-              help="A site profile TOML file of your own.")
+@target_options
 @REDIS_OPTION
 @PREFIX_OPTION
 @click.option("--reset", is_flag=True,

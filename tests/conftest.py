@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,4 +105,26 @@ def demo_truth():
     return load_site()
 
 
-__all__ = ["netguard", "run_archiver", "guarded_env", "FAST"]
+def query(db_path: Path, sql: str, *params: object) -> list[tuple]:
+    """Rows of one SQL query on an index file."""
+    db = sqlite3.connect(db_path)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def table_rows(db_path: Path, table: str, ignored: Iterable[str] = ("indexed_at",)
+               ) -> list[tuple]:
+    """A table's rows, sorted, without the `ignored` columns: for index comparisons."""
+    db = sqlite3.connect(db_path)
+    try:
+        cols = [r[1] for r in db.execute(f"pragma table_info({table})")
+                if r[1] not in set(ignored)]
+        return sorted(db.execute(f"select {', '.join(cols)} from {table}").fetchall(),
+                      key=lambda r: tuple(str(v) for v in r))
+    finally:
+        db.close()
+
+
+__all__ = ["netguard", "run_archiver", "guarded_env", "FAST", "query", "table_rows"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,10 +22,12 @@ from tests.conftest import (
     FAST,
     SiteServer,
     guarded_env,
+    query,
     run_archiver,
     start_site,
     stop_site,
 )
+from tests.conftest import table_rows as _table_rows
 
 pytest.importorskip("redis", reason="the `redis` extra is not installed")
 pytest.importorskip("scrapy_redis", reason="the `redis` extra is not installed")
@@ -50,22 +51,9 @@ WORKER_FAST = ["-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "ARCHIVER_REDIS_H
                "-s", "ARCHIVER_REDIS_HEARTBEAT_TTL=5"]
 
 
-def table_rows(db_path: Path, table: str, ignored: set[str] = CAPTURE) -> list[tuple]:
-    """tests/test_index.py's table_rows, ignoring what a distributed crawl cannot repeat."""
-    db = sqlite3.connect(db_path)
-    cols = [r[1] for r in db.execute(f"pragma table_info({table})") if r[1] not in ignored]
-    rows = sorted(db.execute(f"select {', '.join(cols)} from {table}").fetchall(),
-                  key=lambda r: tuple(str(v) for v in r))
-    db.close()
-    return rows
-
-
-def query(db_path: Path, sql: str) -> list[tuple]:
-    db = sqlite3.connect(db_path)
-    try:
-        return db.execute(sql).fetchall()
-    finally:
-        db.close()
+def table_rows(db_path: Path, table: str) -> list[tuple]:
+    """Rows without what a distributed crawl cannot repeat (see CAPTURE)."""
+    return _table_rows(db_path, table, CAPTURE)
 
 
 @dataclass

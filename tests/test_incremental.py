@@ -4,7 +4,6 @@ request log, the WARC records and the index; a SIGKILLed crawl resumed; two runs
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from archiver.demosite import load_site
 from archiver.incremental import CrawlState, Policy
 from archiver.index import Index
 from tests.conftest import FAST, SiteServer, guarded_env, run_archiver
+from tests.conftest import query as rows
 
 NOW_FEEDS = ["-s", "ARCHIVER_FEED_MIN_INTERVAL=0"]  # feeds due at once in these tests
 CONDITIONAL = ("if-none-match", "if-modified-since")
@@ -75,14 +75,6 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
-
-
-def rows(db: Path, sql: str, *params: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")

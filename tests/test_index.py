@@ -20,28 +20,11 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archiver.index import Index
 from archiver.schema import migrations
-from tests.conftest import guarded_env, run_archiver
+from tests.conftest import guarded_env, query, run_archiver, table_rows
 
 IGNORED = {"indexed_at"}  # times of indexing differ between a crawl and a rebuild
 TABLES = ["articles", "captures", "feed_items", "crawl_runs", "article_failures", "authors",
           "article_authors", "tags", "article_tags", "categories", "article_categories"]
-
-
-def table_rows(db_path: Path, table: str) -> list[tuple]:
-    db = sqlite3.connect(db_path)
-    cols = [r[1] for r in db.execute(f"pragma table_info({table})") if r[1] not in IGNORED]
-    rows = sorted(db.execute(f"select {', '.join(cols)} from {table}").fetchall(),
-                  key=lambda r: tuple(str(v) for v in r))
-    db.close()
-    return rows
-
-
-def query(db_path: Path, sql: str, *params: object) -> list[tuple]:
-    db = sqlite3.connect(db_path)
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
 
 
 @pytest.fixture(scope="module")
