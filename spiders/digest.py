@@ -12,6 +12,7 @@ archived by the WARC capture extension regardless.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict
@@ -47,18 +48,25 @@ ROLES = {"parse_article": "article", "parse_feed": "feed", "parse_sitemap": "sit
          "parse_listing": "listing", "parse_robots": "robots"}
 
 
+# `<a ... href="...">`: enough for discovery, and ~10x cheaper than parsing the page
+# (the reactor thread never builds a DOM; extraction parses in the worker processes).
+A_HREF = re.compile(r"""<a\s[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
+                    re.IGNORECASE)
+
+
 def page_links(response: TextResponse) -> list[str]:
     """The page's `<a href>` targets, absolute and cleaned, each once, in page order.
 
-    Straight from the lxml tree parsel already built (no Selector per link), with a
-    fast path for the site-relative links that make up most of a page.
+    Read with a regular expression over the text (entities decoded), with a fast path
+    for the site-relative links that make up most of a page.
     """
     base = get_base_url(response)
     parts = urlsplit(base)
     origin = f"{parts.scheme}://{parts.netloc}"
     links: dict[str, None] = {}
-    for href in dict.fromkeys(response.selector.root.xpath("//a/@href")):
-        href = href.strip()
+    hrefs = dict.fromkeys(a or b or c for a, b, c in A_HREF.findall(response.text))
+    for href in hrefs:
+        href = html.unescape(href).strip() if "&" in href else href.strip()
         if href.startswith("/") and not href.startswith("//"):
             url = origin + href
         elif href.startswith(("http://", "https://")):
