@@ -176,9 +176,6 @@ class Index:
                              [(row["canonical_url"], v, i) for i, v in enumerate(values)])
         return outcome
 
-    def upsert_articles(self, rows: Iterable[dict[str, Any]]) -> Counter[str]:
-        return self.write(articles=list(rows))
-
     # -- reads --------------------------------------------------------------
     def count(self, table: str = "articles") -> int:
         return self.db[table].count
