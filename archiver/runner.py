@@ -140,20 +140,21 @@ def _run_crawl(settings: Settings, sites: list[SiteProfile],
             added = catch_up(config.archive_dir, workers=config.extract_workers)
             if added:
                 logger.warning("indexed %d captures an interrupted crawl left unindexed", added)
-        return _run(settings, sites, log_file, config)
+        return run_spider(settings, "digest", log_file, config, sites=sites)
 
 
-def _run(settings: Settings, sites: list[SiteProfile], log_file: Path,
-         config: ArchiverConfig) -> CrawlResult:
+def run_spider(settings: Settings, spider: str, log_file: Path, config: ArchiverConfig,
+               **spider_args: Any) -> CrawlResult:
+    """Run one spider in this process; a failure to start is kept in the stats, not raised."""
     process = CrawlerProcess(settings)
-    crawler = process.create_crawler("digest")
+    crawler = process.create_crawler(spider)
     failures: list[str] = []
 
     def failed(failure: Any) -> None:
         logger.error("crawl failed: %s", failure.getTraceback())
         failures.append(failure.getErrorMessage())
 
-    process.crawl(crawler, sites=sites).addErrback(failed)
+    process.crawl(crawler, **spider_args).addErrback(failed)
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     if failures:

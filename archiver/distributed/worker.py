@@ -15,14 +15,11 @@ import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from scrapy.crawler import CrawlerProcess
 
 from archiver.config import ArchiverConfig
 from archiver.distributed.frontier import connect
 from archiver.distributed.settings import apply_redis
-from archiver.runner import CrawlResult, prepare_archive, project_settings
+from archiver.runner import CrawlResult, prepare_archive, project_settings, run_spider
 from archiver.warc import OPEN_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -63,17 +60,4 @@ def run_worker(archive: Path | None, url: str, overrides: Mapping[str, str] | No
         log_file = Path(settings["LOG_FILE"])
     settings.set("LOG_FILE", str(log_file), priority="cmdline")
     logging.raiseExceptions = False
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler("redis_digest")
-    failures: list[str] = []
-
-    def failed(failure: Any) -> None:
-        logger.error("worker failed: %s", failure.getTraceback())
-        failures.append(failure.getErrorMessage())
-
-    process.crawl(crawler).addErrback(failed)
-    process.start()
-    stats = crawler.stats.get_stats() if crawler.stats else {}
-    if failures:
-        stats["archiver/failure"] = failures[0]
-    return CrawlResult(stats=stats, log_file=log_file, config=config)
+    return run_spider(settings, "redis_digest", log_file, config)
