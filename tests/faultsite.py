@@ -14,15 +14,13 @@ names the broken sitemap and, with `--crawl-delay`, asks for a delay.
 
 from __future__ import annotations
 
-import argparse
-import json
 import socket
-import sys
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fixture_server import LoggingServer, serve
 
 HTML = "text/html; charset=utf-8"
 BIG = 200_000  # tests crawl with DOWNLOAD_MAXSIZE below this
@@ -286,44 +284,22 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(404, "no such page", ctype="text/plain")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(LoggingServer):
     def __init__(self, addr: tuple[str, int], request_log: str | None,
                  crawl_delay: float) -> None:
-        super().__init__(addr, Handler)
+        super().__init__(addr, Handler, request_log)
         self.crawl_delay = crawl_delay
-        self._lock = threading.Lock()
         self._hits: Counter[str] = Counter()
-        self._log = open(request_log, "a", encoding="utf-8") if request_log else None  # noqa: SIM115
-
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
-        pass  # clients that hang up early (timeouts, size limit) are expected
 
     def hit(self, key: str) -> int:
         with self._lock:
             self._hits[key] += 1
             return self._hits[key]
 
-    def log(self, record: dict) -> None:
-        if self._log is not None:
-            with self._lock:
-                self._log.write(json.dumps(record, ensure_ascii=False) + "\n")
-                self._log.flush()
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--request-log")
-    parser.add_argument("--crawl-delay", type=float, default=0.0)
-    args = parser.parse_args()
-    server = Server(("127.0.0.1", args.port), args.request_log, args.crawl_delay)
-    print(f"http://127.0.0.1:{server.server_address[1]}/", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(0)
+    serve(lambda args: Server(("127.0.0.1", args.port), args.request_log, args.crawl_delay),
+          lambda parser: parser.add_argument("--crawl-delay", type=float, default=0.0))
 
 
 if __name__ == "__main__":

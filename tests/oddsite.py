@@ -10,16 +10,14 @@ article; `/sitemap.xml` lists them all.
 
 from __future__ import annotations
 
-import argparse
 import gzip
-import json
 import random
 import socket
-import sys
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote
+
+from tests.fixture_server import LoggingServer, serve
 
 BIG = 300_000  # bytes; tests crawl with DOWNLOAD_MAXSIZE below this
 
@@ -132,35 +130,13 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(LoggingServer):
     def __init__(self, addr: tuple[str, int], request_log: str | None) -> None:
-        super().__init__(addr, Handler)
-        self._lock = threading.Lock()
-        self._log = open(request_log, "a", encoding="utf-8") if request_log else None  # noqa: SIM115
-
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
-        pass  # clients that hang up early (size limit, dropped pages) are expected here
-
-    def log(self, record: dict) -> None:
-        if self._log is not None:
-            with self._lock:
-                self._log.write(json.dumps(record, ensure_ascii=False) + "\n")
-                self._log.flush()
+        super().__init__(addr, Handler, request_log)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--request-log")
-    args = parser.parse_args()
-    server = Server(("127.0.0.1", args.port), args.request_log)
-    print(f"http://127.0.0.1:{server.server_address[1]}/", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(0)
+    serve(lambda args: Server(("127.0.0.1", args.port), args.request_log))
 
 
 if __name__ == "__main__":
