@@ -136,7 +136,7 @@ class WarcCapture:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
         cfg = ArchiverConfig.from_settings(crawler.settings)
-        run_id = crawler.settings.get("ARCHIVER_RUN_ID") or (
+        run_id = (
             datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
         )
         warcinfo = {

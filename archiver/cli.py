@@ -82,10 +82,10 @@ def cli() -> None:
 
 
 def _summary(result: Any, elapsed: float) -> None:
-    from archiver.runner import warc_files
+    from archiver.warc import warc_paths
 
     stats, cfg = result.stats, result.config
-    files = warc_files(cfg.archive_dir)
+    files = warc_paths(cfg.warc_dir)
     size = sum(f.stat().st_size for f in files)
     articles = 0
     if cfg.index_path.exists():

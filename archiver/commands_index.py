@@ -76,7 +76,8 @@ def search(query: str, archive: Path, limit: int, as_json: bool, site: str | Non
 @friendly
 def reindex(archive: Path, workers: int, serial: bool) -> None:
     """Rebuild index.db from the WARC files alone, swapped in atomically."""
-    from archiver.rebuild import rebuild, warc_paths
+    from archiver.rebuild import rebuild
+    from archiver.warc import warc_paths
 
     if not warc_paths(archive / "warcs"):
         raise ConfigError(f"no WARC files in {archive / 'warcs'}: nothing to rebuild from")
@@ -92,7 +93,7 @@ def reindex(archive: Path, workers: int, serial: bool) -> None:
 @friendly
 def stats(archive: Path, as_json: bool) -> None:
     """Per-site article counts, date range, last crawl and WARC bytes."""
-    from archiver.rebuild import warc_paths
+    from archiver.warc import warc_paths
 
     index = Index(archive / "index.db", create=False)
     try:

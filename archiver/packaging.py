@@ -20,7 +20,7 @@ from pathlib import Path
 
 from wacz.main import main as wacz_main
 
-from archiver.verify import warc_paths
+from archiver.warc import warc_paths
 
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Articles", "hasText": True}
 
@@ -61,7 +61,7 @@ def write_pages(pages: list[dict[str, str]], path: Path) -> None:
 
 def export_wacz(archive: Path, output: Path) -> WaczResult:
     """Write `output` (a .wacz file) from the archive's closed WARCs and index.db."""
-    paths = warc_paths(archive)
+    paths = warc_paths(Path(archive) / "warcs")
     closed = [p for p in paths if p.name.endswith(".warc.gz")]
     if not closed:
         raise PackagingError(f"no closed WARC files in {Path(archive) / 'warcs'}")

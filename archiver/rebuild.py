@@ -36,7 +36,7 @@ from archiver.items import CaptureRef
 from archiver.rows import article_row, capture_row, feed_item_rows, sitemap_entry_rows
 from archiver.runs import RUN_URI_PREFIX, parse_fields, run_row
 from archiver.sitemaps import parse_sitemap
-from archiver.warc import OPEN_SUFFIX
+from archiver.warc import OPEN_SUFFIX, warc_paths
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +59,6 @@ class Capture:
             return reader.read()
         except Exception:  # a broken encoding: keep what was stored
             return self.raw
-
-
-def warc_paths(warc_dir: Path) -> list[Path]:
-    if not warc_dir.is_dir():
-        return []
-    return sorted(p for p in warc_dir.iterdir()
-                  if p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX)))
 
 
 def read_archive(warc_dir: Path, skip: dict[str, int] | None = None

@@ -16,7 +16,7 @@ from io import BytesIO
 from pathlib import Path
 
 from archiver.cdxj import INDEX_DIR, index_closed_warc
-from archiver.verify import REPAIR_NOTE, WarcScan, _check_cdxj, scan_warc, warc_paths
+from archiver.verify import REPAIR_NOTE, WarcScan, _check_cdxj, scan_warc
 from archiver.warc import (
     OPEN_SUFFIX,
     WARC_VERSION,
@@ -24,6 +24,7 @@ from archiver.warc import (
     new_record_id,
     utc_now,
     warc_date,
+    warc_paths,
 )
 from archiver.warc import _Builder as _RecordBuilder
 
@@ -88,7 +89,7 @@ def repair_archive(archive: Path) -> list[str]:
     """Repair every crashed `.open` file and every missing or stale CDXJ; say what was done."""
     done: list[str] = []
     index_dir = Path(archive) / INDEX_DIR
-    for path in warc_paths(archive):
+    for path in warc_paths(Path(archive) / "warcs"):
         scan = scan_warc(path)
         is_open = path.name.endswith(OPEN_SUFFIX)
         if is_open and _writer_alive(path):

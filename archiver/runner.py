@@ -26,7 +26,6 @@ from archiver.lock import archive_lock
 from archiver.profiles import SiteProfile
 from archiver.rebuild import catch_up
 from archiver.runs import exit_status, failed_requests
-from archiver.warc import OPEN_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +161,3 @@ def run_spider(settings: Settings, spider: str, log_file: Path, config: Archiver
     return CrawlResult(stats=stats, log_file=log_file, config=config)
 
 
-def warc_files(archive: Path) -> list[Path]:
-    folder = archive / "warcs"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir()
-                  if p.name.endswith(".warc.gz") or p.name.endswith(".warc.gz" + OPEN_SUFFIX))

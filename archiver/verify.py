@@ -29,6 +29,7 @@ from archiver.cdxj import INDEX_DIR, cdxj_path, read_cdxj
 from archiver.warc import (
     OPEN_SUFFIX,
     WARC_VERSION,
+    warc_paths,
 )
 
 REPAIR_NOTE = "archiver-repair"  # metadata field naming responses whose request was lost
@@ -70,14 +71,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def warc_paths(archive: Path) -> list[Path]:
-    folder = Path(archive) / "warcs"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir()
-                  if p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX)))
 
 
 def _record(member: bytes, offset: int, scan: WarcScan) -> Record | None:
@@ -218,7 +211,7 @@ def verify_archive(archive: Path, *, repair: bool = False) -> Report:
         report.repaired = repair_archive(archive)
     records: dict[tuple[str, int], Record] = {}
     ids: Counter[str] = Counter()
-    for path in warc_paths(archive):
+    for path in warc_paths(Path(archive) / "warcs"):
         scan = scan_warc(path)
         report.files += 1
         report.records += len(scan.records)

@@ -71,6 +71,14 @@ def file_host(hostname: str) -> str:
     return host or "localhost"
 
 
+def warc_paths(warc_dir: Path) -> list[Path]:
+    """The WARC files of a folder, closed and still open, in name (= start time) order."""
+    if not Path(warc_dir).is_dir():
+        return []
+    return sorted(p for p in Path(warc_dir).iterdir()
+                  if p.name.endswith((".warc.gz", ".warc.gz" + OPEN_SUFFIX)))
+
+
 @dataclass
 class HttpExchange:
     """One HTTP request and its response, as sent and received."""

@@ -18,6 +18,15 @@ sys.path.insert(0, str(GUARD_DIR))
 import sitecustomize as netguard  # noqa: E402  (installs the guard in this process)
 
 REPO = Path(__file__).resolve().parent.parent
+SEED_TITLE = ("Belarus Engages with the US, Improves Ties with Europe and Post-Soviet Countries "
+              "– Foreign Policy Digest")
+
+
+def norm(text: str) -> str:
+    """Whitespace-insensitive text, for "this paragraph is in that text" checks."""
+    return " ".join(text.split())
+
+
 FAST = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
         "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8"]
 
@@ -127,4 +136,5 @@ def table_rows(db_path: Path, table: str, ignored: Iterable[str] = ("indexed_at"
         db.close()
 
 
-__all__ = ["netguard", "run_archiver", "guarded_env", "FAST", "query", "table_rows"]
+__all__ = ["netguard", "run_archiver", "guarded_env", "FAST", "query", "table_rows",
+           "SEED_TITLE", "norm"]

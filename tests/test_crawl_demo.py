@@ -17,14 +17,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.conftest import run_archiver
-
-SEED_TITLE = ("Belarus Engages with the US, Improves Ties with Europe and Post-Soviet Countries "
-              "– Foreign Policy Digest")
-
-
-def norm(text: str) -> str:
-    return " ".join(text.split())
+from tests.conftest import SEED_TITLE, norm, run_archiver
 
 
 @pytest.fixture(scope="module")

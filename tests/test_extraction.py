@@ -6,14 +6,10 @@ import pytest
 
 from archiver.demosite import render
 from archiver.extraction import ExtractionError, extract_article
+from tests.conftest import SEED_TITLE, norm
 
 BASE = "http://127.0.0.1:8080"
-SEED_TITLE = ("Belarus Engages with the US, Improves Ties with Europe and Post-Soviet Countries "
-              "– Foreign Policy Digest")
 
-
-def norm(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")

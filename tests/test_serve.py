@@ -23,10 +23,8 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archiver.datasette_meta import TABLES, metadata
 from archiver.index import Index
-from tests.conftest import FAST, guarded_env, run_archiver
+from tests.conftest import FAST, SEED_TITLE, guarded_env, run_archiver
 
-SEED_TITLE = ("Belarus Engages with the US, Improves Ties with Europe and Post-Soviet Countries "
-              "– Foreign Policy Digest")
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
