@@ -17,6 +17,7 @@ page, a soft 404, too short.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -353,12 +354,25 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
     watches the process that made the pool and exits when it is gone, so a
     crawl killed with SIGKILL (or by the OOM killer) leaves no idle workers.
     """
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=_exit_with, initargs=(os.getpid(),))
+    context = multiprocessing.get_context("forkserver")
+    # the fork server imports trafilatura once; every worker starts with it loaded
+    context.set_forkserver_preload([__name__])
+    return ProcessPoolExecutor(workers, mp_context=context,
+                               initializer=_worker_init, initargs=(os.getpid(),))
+
+
+def _worker_init(parent: int) -> None:
+    """Pool initializer: cheap garbage collection, and exit with the parent."""
+    # Extraction makes many short-lived objects; with the default thresholds the
+    # collector ran a full pass every few pages over every module object, about
+    # 5 % of a worker's time. Frozen imports are skipped; collections are rarer.
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
+    _exit_with(parent)
 
 
 def _exit_with(pid: int, interval: float = 1.0) -> None:
-    """Pool initializer: a daemon thread that ends this worker when `pid` has died."""
+    """A daemon thread that ends this worker when `pid` has died."""
     def watch() -> None:
         while True:
             time.sleep(interval)

@@ -4,10 +4,12 @@ Reads every response record with the metadata record tied to it, and turns
 them into the same rows a crawl writes, with the same pure functions:
 `captures` for every response, `articles` (or `article_failures`) for pages
 the crawl treated as articles, `feed_items` for archived feeds, `crawl_runs`
-from each crawl's run record. Extraction runs in a process pool (one worker
-per core) with a bounded number of pages in flight, results taken in WARC
-order. The new database is built beside the old one and swapped in with one
-rename, so a reader never sees a half-built index.
+from each crawl's run record. Article pages go to a process pool (one worker
+per core) as a record's place in its file, not its bytes: each worker reads
+the record, extracts and builds the row itself, so this process only scans
+the files and writes rows. A bounded number of pages is in flight and results
+are taken in WARC order. The new database is built beside the old one and
+swapped in with one rename, so a reader never sees a half-built index.
 """
 
 from __future__ import annotations
@@ -41,24 +43,29 @@ from archiver.warc import OPEN_SUFFIX, warc_paths
 logger = logging.getLogger(__name__)
 
 
+def decoded(headers: Any, raw: bytes) -> bytes:
+    """The payload with Content-Encoding removed, as Scrapy hands it to a spider."""
+    encoding = (headers.get_header("Content-Encoding") or "").strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate", "br"):
+        return raw
+    try:
+        reader = DecompressingBufferedReader(BytesIO(raw),
+                                             decomp_type=encoding.replace("x-", ""))
+        return reader.read()
+    except Exception:  # a broken encoding: keep what was stored
+        return raw
+
+
 @dataclass
 class Capture:
     ref: CaptureRef
     metadata: dict[str, str]
     headers: Any  # warcio StatusAndHeaders of the HTTP response
     raw: bytes  # payload as stored (content-encoded)
+    path: Path  # the WARC file holding the record (its name may end in .open)
 
     def body(self) -> bytes:
-        """The payload with Content-Encoding removed, as Scrapy hands it to a spider."""
-        encoding = (self.headers.get_header("Content-Encoding") or "").strip().lower()
-        if encoding not in ("gzip", "x-gzip", "deflate", "br"):
-            return self.raw
-        try:
-            reader = DecompressingBufferedReader(BytesIO(self.raw),
-                                                 decomp_type=encoding.replace("x-", ""))
-            return reader.read()
-        except Exception:  # a broken encoding: keep what was stored
-            return self.raw
+        return decoded(self.headers, self.raw)
 
 
 def read_archive(warc_dir: Path, skip: dict[str, int] | None = None
@@ -110,7 +117,7 @@ def _read_file(path: Path) -> Iterator[Capture | dict[str, str]]:
                         status=int(http.get_statuscode() or 0),
                         mime_type=ctype.strip().lower(), record_type=kind,
                         refers_to=headers.get_header("WARC-Refers-To") or ""),
-                    metadata={}, headers=http, raw=raw)
+                    metadata={}, headers=http, raw=raw, path=path)
             elif kind == "metadata":
                 target = headers.get_header("WARC-Target-URI") or ""
                 if target.startswith(RUN_URI_PREFIX):
@@ -131,6 +138,30 @@ def is_article(capture: Capture) -> bool:
             and is_html(capture.headers.get_header("Content-Type")))
 
 
+def article_rows(path: str, ref: CaptureRef, meta: dict[str, str]) -> tuple[str, dict]:
+    """("articles", row) or ("failures", row) for the article page at `ref` in `path`.
+
+    Runs in a pool worker: reads the one record (its gzip member) from the
+    file, extracts, and builds the row the crawl would have written.
+    """
+    with open(path, "rb") as fh:
+        fh.seek(ref.offset)
+        member = fh.read(ref.length)
+    record = next(iter(ArchiveIterator(BytesIO(member))))
+    if record.rec_headers.get_header("WARC-Record-ID") != ref.record_id:
+        raise ArchiveLoadFailed(f"{path}: no record {ref.record_id} at offset {ref.offset}")
+    http = record.http_headers
+    fields, reason = try_extract(decoded(http, record.raw_stream.read()), ref.url,
+                                 http.get_header("Content-Type"))
+    if fields is not None:
+        hints = json.loads(meta["hints"]) if meta.get("hints") else {}
+        return "articles", article_row(fields, ref, site=meta.get("site", ""), source=meta,
+                                       hints=hints)
+    return "failures", {"url": ref.url, "record_id": ref.record_id,
+                        "site": meta.get("site", ""), "reason": reason,
+                        "failed_at": ref.fetched_at}
+
+
 class _Serial:
     """An executor that runs in this process (workers=0), for comparison and debugging."""
 
@@ -144,10 +175,15 @@ class _Serial:
 
 
 def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, workers: int,
-                  batch_size: int = 500) -> None:
-    """Write the rows of these captures and run records into `index`, in WARC order."""
+                  batch_size: int = 500, in_flight: int = 16) -> None:
+    """Write the rows of these captures and run records into `index`, in WARC order.
+
+    Up to `in_flight` article pages per worker are queued: a record's place is
+    a few bytes, and a deep queue keeps the workers busy while this process
+    writes a batch.
+    """
     pool: Executor | _Serial = extraction_pool(workers) if workers > 0 else _Serial()
-    window: deque[tuple[Capture, Future]] = deque()
+    window: deque[Future] = deque()
     batch: dict[str, list[dict[str, Any]]] = {"articles": [], "captures": [], "feed_items": [],
                                               "failures": [], "runs": [],
                                               "sitemap_entries": []}
@@ -158,17 +194,9 @@ def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, wo
             for rows in batch.values():
                 rows.clear()
 
-    def finish(capture: Capture, future: Future) -> None:
-        fields, reason = future.result()
-        meta = capture.metadata
-        if fields is not None:
-            hints = json.loads(meta["hints"]) if meta.get("hints") else {}
-            batch["articles"].append(article_row(fields, capture.ref, site=meta.get("site", ""),
-                                                 source=meta, hints=hints))
-        else:
-            batch["failures"].append({"url": capture.ref.url, "record_id": capture.ref.record_id,
-                                      "site": meta.get("site", ""), "reason": reason,
-                                      "failed_at": capture.ref.fetched_at})
+    def finish(future: Future) -> None:
+        kind, row = future.result()
+        batch[kind].append(row)
 
     try:
         for item in items:
@@ -190,13 +218,12 @@ def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, wo
                     batch["sitemap_entries"] += sitemap_entry_rows(
                         item.ref.url, entries, item.ref.fetched_at)
             if is_article(item):
-                window.append((item, pool.submit(try_extract, item.body(), item.ref.url,
-                                                  item.headers.get_header("Content-Type"))))
-                while len(window) > 4 * max(workers, 1):
-                    finish(*window.popleft())
+                window.append(pool.submit(article_rows, str(item.path), item.ref, item.metadata))
+                while len(window) > in_flight * max(workers, 1):
+                    finish(window.popleft())
             flush()
         while window:
-            finish(*window.popleft())
+            finish(window.popleft())
         flush(force=True)
         index.write(runs=interrupted_runs(index))
     finally:

@@ -4,6 +4,7 @@ mutated HTML, feeds and sitemaps to the extraction and parsing code."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import protego
@@ -279,3 +280,14 @@ def test_recovered_items_of_broken_documents() -> None:
     kind, entries = parse_sitemap(BROKEN_SITEMAP)
     assert kind == "urlset"
     assert [loc for loc, _ in entries] == ["/story/sitemap-only/", "/story/sitemap-two/"]
+
+
+@given(text=st.text(st.sampled_from("aZ9_ -.łŁøßæıðé\u0301\n")))
+@settings(max_examples=300, deadline=None)
+def test_fold_terms_finds_the_words_the_plain_pattern_finds(text: str) -> None:
+    from archiver.rows import FOLD, fold_terms  # noqa: PLC0415
+
+    plain = re.findall(r"\w*[łŁđĐøØßæÆœŒıħþð]\w*", text)
+    assert fold_terms(text) == " ".join(sorted({w.translate(FOLD) for w in plain}))
+    # ó, ę, ź decompose: FTS5 folds those itself
+    assert fold_terms("Wałęsa and Ørsted, Łódź") == "Lódź Orsted Walęsa"
