@@ -32,7 +32,7 @@ from scrapy.settings import SETTINGS_PRIORITIES
 from scrapy.utils.defer import deferred_from_coro
 
 from archiver import __version__
-from archiver.cdxj import INDEX_DIR, index_closed_warc
+from archiver.cdxj import INDEX_DIR, RecordIndexer, index_closed_warc
 from archiver.config import ArchiverConfig
 from archiver.handler import META_WIRE, WireHead, partial_response
 from archiver.runs import RUN_URI_PREFIX, run_fields
@@ -132,6 +132,8 @@ class WarcCapture:
         self.crawler = crawler
         self.run_id = run_id
         self.failed = False
+        self.cdxj = RecordIndexer()
+        self._read_back: set[str] = set()  # files to index by reading them (a line failed)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -155,16 +157,30 @@ class WarcCapture:
         )
         ext = cls(writer, crawler, run_id)
         index_dir = cfg.archive_dir / INDEX_DIR
+        writer.on_record = ext.index_record
         writer.on_close = lambda path: ext.index_closed(path, index_dir)
         crawler.signals.connect(ext.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(ext.partial_response, signal=partial_response)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
+    def index_record(self, record: bytes, warc_name: str, offset: int, length: int) -> None:
+        """The CDXJ line of a record just written; never fails the capture itself."""
+        try:
+            self.cdxj.add(record, warc_name, offset, length)
+        except Exception as exc:
+            self._read_back.add(warc_name)
+            logger.warning("CDXJ line for a record at %s:%d failed (%s); the file will be "
+                           "indexed by reading it", warc_name, offset, exc)
+
     def index_closed(self, path: Path, index_dir: Path) -> None:
         """CDXJ for a file just closed; a failure is soft (`archiver verify --repair` redoes it)."""
         try:
-            index_closed_warc(path, index_dir)
+            if path.name in self._read_back:
+                index_closed_warc(path, index_dir)
+            else:
+                out = self.cdxj.write(path.name, index_dir)
+                logger.info("indexed %s into %s", path.name, out)
         except Exception as exc:
             self.crawler.stats.inc_value("archiver/cdxj/error")
             logger.error("could not index %s into CDXJ: %s (archiver verify --repair "

@@ -138,11 +138,16 @@ def is_article(capture: Capture) -> bool:
             and is_html(capture.headers.get_header("Content-Type")))
 
 
-def article_rows(path: str, ref: CaptureRef, meta: dict[str, str]) -> tuple[str, dict]:
+def article_rows(pages: list[tuple[str, CaptureRef, dict[str, str]]]) -> list[tuple[str, dict]]:
+    """`article_row` for each (path, ref, metadata), in a pool worker (a few per task)."""
+    return [article_row_at(*page) for page in pages]
+
+
+def article_row_at(path: str, ref: CaptureRef, meta: dict[str, str]) -> tuple[str, dict]:
     """("articles", row) or ("failures", row) for the article page at `ref` in `path`.
 
-    Runs in a pool worker: reads the one record (its gzip member) from the
-    file, extracts, and builds the row the crawl would have written.
+    Reads the one record (its gzip member) from the file, extracts, and builds
+    the row the crawl would have written.
     """
     with open(path, "rb") as fh:
         fh.seek(ref.offset)
@@ -175,15 +180,16 @@ class _Serial:
 
 
 def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, workers: int,
-                  batch_size: int = 500, in_flight: int = 16) -> None:
+                  batch_size: int = 500, per_task: int = 4, in_flight: int = 16) -> None:
     """Write the rows of these captures and run records into `index`, in WARC order.
 
-    Up to `in_flight` article pages per worker are queued: a record's place is
-    a few bytes, and a deep queue keeps the workers busy while this process
-    writes a batch.
+    Article pages go to the workers `per_task` at a time (fewer hand-offs), and
+    up to `in_flight` pages per worker are queued: a record's place is a few
+    bytes, and a deep queue keeps the workers busy while this process writes.
     """
     pool: Executor | _Serial = extraction_pool(workers) if workers > 0 else _Serial()
     window: deque[Future] = deque()
+    pages: list[tuple[str, CaptureRef, dict[str, str]]] = []
     batch: dict[str, list[dict[str, Any]]] = {"articles": [], "captures": [], "feed_items": [],
                                               "failures": [], "runs": [],
                                               "sitemap_entries": []}
@@ -195,8 +201,14 @@ def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, wo
                 rows.clear()
 
     def finish(future: Future) -> None:
-        kind, row = future.result()
-        batch[kind].append(row)
+        for kind, row in future.result():
+            batch[kind].append(row)
+
+    def submit() -> None:
+        window.append(pool.submit(article_rows, pages.copy()))
+        pages.clear()
+        while len(window) * per_task > in_flight * max(workers, 1):
+            finish(window.popleft())
 
     try:
         for item in items:
@@ -218,10 +230,12 @@ def load_captures(items: Iterator[Capture | dict[str, str]], index: Index, *, wo
                     batch["sitemap_entries"] += sitemap_entry_rows(
                         item.ref.url, entries, item.ref.fetched_at)
             if is_article(item):
-                window.append(pool.submit(article_rows, str(item.path), item.ref, item.metadata))
-                while len(window) > in_flight * max(workers, 1):
-                    finish(window.popleft())
+                pages.append((str(item.path), item.ref, item.metadata))
+                if len(pages) == per_task:
+                    submit()
             flush()
+        if pages:
+            submit()
         while window:
             finish(window.popleft())
         flush(force=True)

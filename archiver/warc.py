@@ -171,6 +171,7 @@ class WarcWriter:
         clock: Clock = utc_now,
         id_factory: IdFactory = new_record_id,
         on_close: Callable[[Path], None] | None = None,
+        on_record: Callable[[bytes, str, int, int], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
@@ -182,6 +183,9 @@ class WarcWriter:
         self.clock = clock
         self.id_factory = id_factory
         self.on_close = on_close  # called with each file's final path once it is closed
+        # called with each response and revisit record: its bytes (uncompressed), file
+        # name, offset and compressed length (the CDXJ index is made from these)
+        self.on_record = on_record
         # warcio frames and digests each record; we gzip it (one member per record) at a
         # level of our choosing: warcio's fixed level 9 costs twice the CPU of 6 for ~2% size.
         self._builder = _Builder(None, gzip=False, warc_version=WARC_VERSION)
@@ -252,10 +256,13 @@ class WarcWriter:
         assert self._file is not None
         plain = BytesIO()
         self._builder._write_warc_record(plain, record)
-        member = zlib.compress(plain.getvalue(), self.gzip_level, wbits=31)  # a gzip member
+        data = plain.getvalue()
+        member = zlib.compress(data, self.gzip_level, wbits=31)  # a gzip member
         start = self._file.tell()
         self._file.write(member)
         self.bytes_written += len(member)
+        if self.on_record is not None and record.rec_type in ("response", "revisit"):
+            self.on_record(data, self._name, start, len(member))
         return start, len(member)
 
     def write_exchange(

@@ -156,3 +156,32 @@ def test_truncated_marked(tmp_path: Path, truncated: str) -> None:
     with next(tmp_path.iterdir()).open("rb") as fh:
         resp = [r for r in ArchiveIterator(fh) if r.rec_type == "response"][0]
     assert resp.rec_headers.get_header("WARC-Truncated") == truncated
+
+
+def test_cdxj_lines_made_while_writing_equal_cdxj_indexer(tmp_path: Path) -> None:
+    """RecordIndexer's lines (no read-back) equal cdxj-indexer's reading of the closed file."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from archiver.cdxj import RecordIndexer, index_warc  # noqa: PLC0415
+    from archiver.warc import Revisit  # noqa: PLC0415
+
+    indexer = RecordIndexer()
+    w = writer(tmp_path / "warcs", on_record=indexer.add)
+    first = w.write_exchange(exchange(0), {"role": "article"})
+    w.write_exchange(exchange(1, body=b"%PDF-1.4 binary"), {"role": "article"})
+    odd = replace(exchange(2, body=b""), status=301, reason="Moved", response_headers=[
+        (b"Location", b"/story/y/"), (b"content-type", b" text/html ;charset=x")])
+    w.write_exchange(odd)
+    bare = replace(exchange(3, body=b"x"), response_headers=[])
+    w.write_exchange(bare)
+    w.write_exchange(exchange(0), revisit=Revisit(
+        "identical-payload-digest", first.record_id, first.url, first.fetched_at,
+        first.payload_digest))
+    w.write_metadata("urn:x-archiver:run:1", {"pages": "5"})
+    name = w.current_file
+    w.close()
+    ours = indexer.write(name, tmp_path / "indexes")
+    theirs = tmp_path / "theirs.cdxj"
+    index_warc(tmp_path / "warcs" / name, theirs)
+    assert len(ours.read_text().splitlines()) == 5
+    assert ours.read_text() == theirs.read_text()
