@@ -355,8 +355,8 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
     crawl killed with SIGKILL (or by the OOM killer) leaves no idle workers.
     """
     context = multiprocessing.get_context("forkserver")
-    # the fork server imports trafilatura once; every worker starts with it loaded
-    context.set_forkserver_preload([__name__])
+    # the fork server loads trafilatura and warms it up once; every worker inherits that
+    context.set_forkserver_preload(["archiver.workerinit"])
     return ProcessPoolExecutor(workers, mp_context=context,
                                initializer=_worker_init, initargs=(os.getpid(),))
 

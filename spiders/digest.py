@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import wraps
@@ -54,11 +54,17 @@ A_HREF = re.compile(r"""<a\s[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))
                     re.IGNORECASE)
 
 
-def page_links(response: TextResponse) -> list[str]:
+# A host name that canonicalisation leaves as it is (once lower-cased).
+PLAIN_HOST = re.compile(r"[a-z0-9.-]+")
+
+
+def page_links(response: TextResponse, hosts: Container[str] | None = None) -> list[str]:
     """The page's `<a href>` targets, absolute and cleaned, each once, in page order.
 
     Read with a regular expression over the text (entities decoded), with a fast path
-    for the site-relative links that make up most of a page.
+    for the site-relative links that make up most of a page. With `hosts`, links
+    plainly on other hosts (share buttons, social profiles: a new URL on every page)
+    are left out before the costly canonicalisation.
     """
     base = get_base_url(response)
     parts = urlsplit(base)
@@ -71,6 +77,9 @@ def page_links(response: TextResponse) -> list[str]:
             url = origin + href
         elif href.startswith(("http://", "https://")):
             url = href
+            host = host_of(url)
+            if hosts is not None and host not in hosts and PLAIN_HOST.fullmatch(host):
+                continue
         elif href and not href.startswith(("#", "javascript:", "mailto:", "tel:")):
             url = urljoin(base, href)
         else:
@@ -272,7 +281,7 @@ class DigestSpider(scrapy.Spider):
         # `--feed`/`--sitemap` crawls (discover = false) fetch exactly what those list.
         if not site.discover or not isinstance(response, TextResponse):
             return
-        urls = [u for u in page_links(response) if self.site_for(u) is site]
+        urls = [u for u in page_links(response, self._by_host) if self.site_for(u) is site]
         if kind != "listing":  # only a listing's stop rule needs the links already asked for
             urls = [u for u in urls if u not in self._yielded]
         articles = {u for u in urls if site.is_article_url(u)}

@@ -291,3 +291,22 @@ def test_fold_terms_finds_the_words_the_plain_pattern_finds(text: str) -> None:
     assert fold_terms(text) == " ".join(sorted({w.translate(FOLD) for w in plain}))
     # ó, ę, ź decompose: FTS5 folds those itself
     assert fold_terms("Wałęsa and Ørsted, Łódź") == "Lódź Orsted Walęsa"
+
+
+def test_links_on_other_hosts_are_left_out_before_canonicalisation() -> None:
+    from scrapy.http import HtmlResponse  # noqa: PLC0415
+
+    from archiver.urls import host_of  # noqa: PLC0415
+    from spiders.digest import page_links  # noqa: PLC0415
+
+    body = """<a href="/story/a/">a</a> <a href='https://Example.org/story/b/?utm_source=x'>b</a>
+      <a href="https://www.facebook.com/sharer/sharer.php?u=https://example.org/story/a/">f</a>
+      <a href="http://xn--e1afmkfd.xn--p1ai/story/c/">idn</a> <a href=//example.org/story/d/>d</a>
+      <a href="https://пример.рф/story/e/">idn</a> <a href="story/f/">f</a>
+      <a class=x href="mailto:a@example.org">m</a> <a href="#top">t</a>""".encode()
+    response = HtmlResponse("https://example.org/story/z/", body=body, encoding="utf-8")
+    hosts = {"example.org", "xn--e1afmkfd.xn--p1ai"}
+    every = page_links(response)
+    assert "https://example.org/story/b/" in every and len(every) == 7
+    assert page_links(response, hosts) == [u for u in every if host_of(u) in hosts]
+    assert len(page_links(response, hosts)) == 6
