@@ -355,8 +355,10 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
     crawl killed with SIGKILL (or by the OOM killer) leaves no idle workers.
     """
     context = multiprocessing.get_context("forkserver")
-    # the fork server loads trafilatura and warms it up once; every worker inherits that
-    context.set_forkserver_preload(["archiver.workerinit"])
+    # the fork server imports trafilatura once; every worker starts with it loaded. (Also
+    # warming up dateparser there, 2 s of CPU that a worker pays when a page first needs
+    # it, stalled every small crawl by those 2 s: left lazy.)
+    context.set_forkserver_preload([__name__])
     return ProcessPoolExecutor(workers, mp_context=context,
                                initializer=_worker_init, initargs=(os.getpid(),))
 

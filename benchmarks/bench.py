@@ -5,7 +5,10 @@
 In one run: generate a synthetic digest site of N articles (synthsite.py),
 serve it on 127.0.0.1 (siteserver.py, no delay), and measure F (bare Scrapy
 fetch, bare_crawl.py), E (extraction on one core), the ceiling
-min(F, cores / (1/F + 1/E)), `archiver crawl` and `archiver reindex`,
+min(F, cores / (1/F + 1/E)), `archiver crawl` and `archiver reindex` (in
+rounds: E is measured before the first round and after each, and each round's
+ratios use the E measured just before and just after it, so a shared machine
+slowing down or speeding up moves both sides; the median round is reported),
 trafilatura's and wget's crawlers over the same URLs, search latency over a
 synthetic index (searchbench.py), and the crawl's peak RSS for N and 4×N
 (procmon.py). Prints the table and writes benchmarks/RESULTS.md (report.py).
@@ -336,6 +339,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="small sizes, fewer repetitions, no profile (< 2 minutes)")
     parser.add_argument("--search-articles", type=int,
                         help="rows of the synthetic search index (default 100000; --quick: 10000)")
+    parser.add_argument("--rounds", type=int, help="crawl, reindex and E measured this many "
+                        "times; the median ratios are reported (default 3; --quick: 1)")
     parser.add_argument("--extract-sample", type=int, default=0,
                         help="measure E on the first K pages only (default: all N)")
     parser.add_argument("--skip-peers", action="store_true", help="skip trafilatura and wget")
@@ -351,6 +356,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "leave the cores alone (a shared machine)")
     args = parser.parse_args(argv)
     args.articles = args.articles or (200 if args.quick else 2000)
+    args.rounds = max(1, args.rounds or (1 if args.quick else 3))
     args.search_articles = args.search_articles or (10_000 if args.quick else 100_000)
     return args
 
@@ -366,13 +372,21 @@ def main(argv: list[str] | None = None) -> int:
     site_n = make_site(work, n, args.seed)
     with Site(site_n) as site:
         step(results, "fetch", measure_fetch, site)
-        step(results, "extract", measure_extract, site, args.extract_sample or None)
-        crawl = step(results, "crawl", measure_crawl, site, work / "archive-n")
-        if reindex_available():
-            if "error" not in crawl:
-                step(results, "reindex", measure_reindex, work / "archive-n")
-        else:
-            results["reindex"] = {"na": "archiver reindex not available"}
+        sample = args.extract_sample or None
+        extracts = [step(results, "extract", measure_extract, site, sample)]
+        results["rounds"] = []
+        for i in range(args.rounds):
+            crawl = step(results, f"crawl#{i + 1}", measure_crawl, site, work / "archive-n")
+            if not reindex_available():
+                reindex: dict[str, Any] = {"na": "archiver reindex not available"}
+            elif "error" in crawl:
+                reindex = {"error": "no crawl to reindex"}
+            else:
+                reindex = step(results, f"reindex#{i + 1}", measure_reindex, work / "archive-n")
+            extracts.append(step(results, f"extract#{i + 1}", measure_extract, site, sample))
+            results["rounds"].append({"crawl": crawl, "reindex": reindex,
+                                      "e_before": extracts[-2], "e_after": extracts[-1]})
+        results["extracts"] = extracts
         if not args.skip_peers:
             step(results, "trafilatura", measure_trafilatura, site, work)
             step(results, "wget", measure_wget, site, work)

@@ -32,13 +32,46 @@ def ok(entry: Any) -> bool:
         isinstance(entry, dict) and "archiver_p95" in entry)
 
 
+def _mean_rate(*entries: Any) -> float | None:
+    rates = [e["rate"] for e in entries if ok(e)]
+    return sum(rates) / len(rates) if rates else None
+
+
+def _median_index(values: list[float | None]) -> int | None:
+    """Index of the median value (the lower middle one of an even count); None if none."""
+    ranked = sorted((v, i) for i, v in enumerate(values) if v is not None)
+    return ranked[(len(ranked) - 1) // 2][1] if ranked else None
+
+
 def derive(r: dict[str, Any]) -> None:
-    cores = r["cores"]
-    f, e = r.get("fetch", {}), r.get("extract", {})
-    d: dict[str, Any] = {}
-    if ok(f) and ok(e):
-        d["ceiling"] = min(f["rate"], cores / (1 / f["rate"] + 1 / e["rate"]))
-        d["reindex_ceiling"] = cores * e["rate"]
+    """Ceilings and ratios of each round (E from just before and just after it), the
+    median round's crawl and reindex as `r["crawl"]` / `r["reindex"]`, and the targets."""
+    cores, f = r["cores"], r.get("fetch", {})
+    rounds = r.get("rounds") or []
+    d: dict[str, Any] = {"rounds": []}
+    for rd in rounds:
+        row: dict[str, Any] = {"e": _mean_rate(rd["e_before"], rd["e_after"])}
+        if ok(f) and row["e"]:
+            row["ceiling"] = min(f["rate"], cores / (1 / f["rate"] + 1 / row["e"]))
+            row["reindex_ceiling"] = cores * row["e"]
+            if ok(rd["crawl"]):
+                row["crawl_ratio"] = rd["crawl"]["rate"] / row["ceiling"]
+            if ok(rd["reindex"]):
+                row["reindex_ratio"] = rd["reindex"]["rate"] / row["reindex_ceiling"]
+        d["rounds"].append(row)
+    extracts = [e for e in r.get("extracts", [r.get("extract")]) if ok(e)]
+    if extracts:
+        d["e_rates"] = [e["rate"] for e in extracts]
+        d["e_mean"] = sum(d["e_rates"]) / len(d["e_rates"])
+    for kind, key, ceiling in (("crawl", "crawl_ratio", "ceiling"),
+                               ("reindex", "reindex_ratio", "reindex_ceiling")):
+        i = _median_index([row.get(key) for row in d["rounds"]])
+        if i is not None:
+            r[kind] = rounds[i][kind]
+            d[ceiling], d[f"{kind}_e"], d[f"{kind}_round"] = (
+                d["rounds"][i][ceiling], d["rounds"][i]["e"], i + 1)
+        elif rounds:
+            r[kind] = rounds[0][kind]
     targets: dict[str, dict[str, Any]] = {}
     crawl, traf = r.get("crawl", {}), r.get("trafilatura", {})
     if ok(crawl) and "ceiling" in d:
@@ -87,6 +120,10 @@ def _met(t: dict[str, Any] | None) -> str:
     return "**NO**"
 
 
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
 def _ratio(t: dict[str, Any] | None) -> str:
     return f"{t['ratio']:.2f}" if t and "ratio" in t else "–"
 
@@ -95,11 +132,16 @@ def table(r: dict[str, Any]) -> str:
     d, t, n, cores = r.get("derived", {}), r.get("targets", {}), r["args"]["articles"], r["cores"]
     f, e = r.get("fetch", {}), r.get("extract", {})
     crawl, c4 = r.get("crawl", {}), r.get("crawl_4n", {})
+    e_txt = _rate(e)
+    if len(d.get("e_rates", [])) > 1:
+        e_txt = (f"{d['e_mean']:.1f} pages/s (mean of {len(d['e_rates'])} runs over "
+                 f"{e['pages']} pages: " + ", ".join(f"{x:.1f}" for x in d["e_rates"]) + ")")
     rows: list[tuple[str, ...]] = [
         ("F: bare Scrapy fetch (fetch ceiling)", _rate(f), "", "", "", ""),
-        ("E: extraction alone, one core", _rate(e), "", "", "", ""),
+        ("E: extraction alone, one core", e_txt, "", "", "", ""),
         (f"ceiling min(F, {cores}/(1/F+1/E))",
-         f"{d['ceiling']:.1f} pages/s" if "ceiling" in d else "–", "", "", "", ""),
+         f"{d['ceiling']:.1f} pages/s (E {d['crawl_e']:.1f}, measured just before and after "
+         f"the crawl of round {d['crawl_round']})" if "ceiling" in d else "–", "", "", "", ""),
     ]
     ceiling = f"ceiling {d['ceiling']:.1f}" if "ceiling" in d else ""
     crawl_txt = _rate(crawl, "articles/s")
@@ -117,6 +159,11 @@ def table(r: dict[str, Any]) -> str:
     rows.append(("archiver reindex", _rate(rx),
                  f"{cores} x E = {d['reindex_ceiling']:.1f}" if "reindex_ceiling" in d else "",
                  _ratio(t.get("reindex")), f">= {TARGET_REINDEX}", _met(t.get("reindex"))))
+    if len(d.get("rounds", [])) > 1:
+        rows.append((f"ratios of each round ({len(d['rounds'])} rounds; the median is above)",
+                     "crawl " + ", ".join(_num(x.get("crawl_ratio")) for x in d["rounds"]),
+                     "reindex " + ", ".join(_num(x.get("reindex_ratio")) for x in d["rounds"]),
+                     "", "", ""))
     if "trafilatura" in r:
         rows.append((f"trafilatura CLI (--parallel {16}, no WARC)", _rate(traf), "", "", "", ""))
     if "wget" in r:
@@ -296,7 +343,11 @@ def results_md(r: dict[str, Any], table_md: str, previous: Path) -> str:
         "domain, no delay, no AutoThrottle, asyncio reactor); pages / Scrapy's "
         "`elapsed_time_seconds`.",
         "- E: `archiver.extraction.extract_article` over the same page bytes, serially, one "
-        "process.",
+        "process (the one-time set-up of trafilatura and its date parser included, as in the "
+        "crawl). Measured before the first round and after each round; a round's ceilings "
+        "use the mean of the E measured just before and just after it, so the machine "
+        "drifting during the run moves both sides of the ratio. The round with the median "
+        "ratio is the one reported (for an even number of rounds, the lower middle one).",
         "- archiver crawl: `archiver crawl http://127.0.0.1:PORT/ -s DOWNLOAD_DELAY=0 -s "
         "AUTOTHROTTLE_ENABLED=False -s CONCURRENT_REQUESTS=16 -s "
         "CONCURRENT_REQUESTS_PER_DOMAIN=16` in a subprocess: it discovers the site itself "
