@@ -149,15 +149,18 @@ def article_row_at(path: str, ref: CaptureRef, meta: dict[str, str]) -> tuple[st
     Reads the one record (its gzip member) from the file, extracts, and builds
     the row the crawl would have written.
     """
-    with open(path, "rb") as fh:
-        fh.seek(ref.offset)
-        member = fh.read(ref.length)
-    record = next(iter(ArchiveIterator(BytesIO(member))))
-    if record.rec_headers.get_header("WARC-Record-ID") != ref.record_id:
-        raise ArchiveLoadFailed(f"{path}: no record {ref.record_id} at offset {ref.offset}")
-    http = record.http_headers
-    fields, reason = try_extract(decoded(http, record.raw_stream.read()), ref.url,
-                                 http.get_header("Content-Type"))
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(ref.offset)
+            record = next(iter(ArchiveIterator(BytesIO(fh.read(ref.length)))))
+            if record.rec_headers.get_header("WARC-Record-ID") != ref.record_id:
+                raise ArchiveLoadFailed(f"another record at offset {ref.offset}")
+            http = record.http_headers
+            body = decoded(http, record.raw_stream.read())
+    except (OSError, ArchiveLoadFailed, StopIteration, EOFError, zlib.error) as exc:
+        fields, reason = None, f"unreadable record in {Path(path).name}: {exc}"[:500]
+    else:
+        fields, reason = try_extract(body, ref.url, http.get_header("Content-Type"))
     if fields is not None:
         hints = json.loads(meta["hints"]) if meta.get("hints") else {}
         return "articles", article_row(fields, ref, site=meta.get("site", ""), source=meta,

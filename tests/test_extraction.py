@@ -74,3 +74,20 @@ def test_every_demo_article_extracts_its_metadata(demo_truth) -> None:
 def test_empty_pages_raise(html: bytes) -> None:
     with pytest.raises(ExtractionError):
         extract_article(html, "http://127.0.0.1/x")
+
+
+def _page(head: str, byline: str) -> bytes:
+    words = " ".join(f"word{i}" for i in range(120))
+    return (f"<html><head><title>Minsk</title>{head}</head><body><article><h1>Minsk</h1>"
+            f"<p>{byline}</p><p>{words}.</p><p>{words}.</p></article>"
+            "</body></html>").encode()
+
+
+def test_a_page_without_a_declared_date_gets_the_date_written_in_its_text() -> None:
+    """htmldate's thorough search (with dateparser) still runs when nothing is declared."""
+    ex = extract_article(_page("", "Posted on 02 August 2016 in Minsk"), BASE + "/story/a/")
+    assert (ex.date_published, ex.date_published_source) == ("2016-08-02", "trafilatura")
+    declared = _page('<meta property="article:published_time" content="2019-05-01T10:00:00+03:00">',
+                     "By Ryhor Astapenia 02 August 2016")
+    ex = extract_article(declared, BASE + "/story/b/")
+    assert (ex.date_published, ex.date_published_source) == ("2019-05-01T10:00:00+03:00", "meta")

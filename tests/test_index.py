@@ -185,6 +185,22 @@ def test_parallel_reindex_equals_serial(tmp_path: Path, demo_crawl) -> None:
         assert table_rows(serial / "index.db", table) == table_rows(parallel / "index.db", table)
 
 
+def test_a_record_workers_cannot_read_is_a_failure_row_not_a_crash(demo_crawl) -> None:
+    """Reindex workers read each article record by its offset: a bad offset is reported."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from archiver.rebuild import article_row_at, is_article, read_archive  # noqa: PLC0415
+
+    capture = next(c for c in read_archive(demo_crawl.archive / "warcs")
+                   if not isinstance(c, dict) and is_article(c))
+    kind, row = article_row_at(str(capture.path), capture.ref, capture.metadata)
+    assert kind == "articles" and row["record_id"] == capture.ref.record_id
+    for bad in (replace(capture.ref, offset=capture.ref.offset + 1),
+                replace(capture.ref, record_id="<urn:uuid:not-this-one>")):
+        kind, row = article_row_at(str(capture.path), bad, capture.metadata)
+        assert kind == "failures" and row["reason"].startswith("unreadable record in "), row
+
+
 def test_readers_never_see_a_half_built_index(tmp_path: Path, demo_crawl) -> None:
     archive = copy_archive(demo_crawl.archive, tmp_path / "live")
     proc = subprocess.Popen([sys.executable, "-m", "archiver", "reindex", "--archive",
