@@ -51,6 +51,11 @@ def derive(r: dict[str, Any]) -> None:
     d: dict[str, Any] = {"rounds": []}
     for rd in rounds:
         row: dict[str, Any] = {"e": _mean_rate(rd["e_before"], rd["e_after"])}
+        parallel = [e["parallel_rate"] for e in (rd["e_before"], rd["e_after"])
+                    if ok(e) and "parallel_rate" in e]
+        if parallel and row["e"]:
+            row["p"] = sum(parallel) / len(parallel)
+            row["p_efficiency"] = row["p"] / (cores * row["e"])
         if ok(f) and row["e"]:
             row["ceiling"] = min(f["rate"], cores / (1 / f["rate"] + 1 / row["e"]))
             row["reindex_ceiling"] = cores * row["e"]
@@ -58,11 +63,14 @@ def derive(r: dict[str, Any]) -> None:
                 row["crawl_ratio"] = rd["crawl"]["rate"] / row["ceiling"]
             if ok(rd["reindex"]):
                 row["reindex_ratio"] = rd["reindex"]["rate"] / row["reindex_ceiling"]
+                if "p" in row:
+                    row["reindex_of_p"] = rd["reindex"]["rate"] / row["p"]
         d["rounds"].append(row)
     extracts = [e for e in r.get("extracts", [r.get("extract")]) if ok(e)]
     if extracts:
         d["e_rates"] = [e["rate"] for e in extracts]
         d["e_mean"] = sum(d["e_rates"]) / len(d["e_rates"])
+        d["p_rates"] = [e["parallel_rate"] for e in extracts if "parallel_rate" in e]
     for kind, key, ceiling in (("crawl", "crawl_ratio", "ceiling"),
                                ("reindex", "reindex_ratio", "reindex_ceiling")):
         i = _median_index([row.get(key) for row in d["rounds"]])
@@ -139,6 +147,15 @@ def table(r: dict[str, Any]) -> str:
     rows: list[tuple[str, ...]] = [
         ("F: bare Scrapy fetch (fetch ceiling)", _rate(f), "", "", "", ""),
         ("E: extraction alone, one core", e_txt, "", "", "", ""),
+    ]
+    if d.get("p_rates") and d.get("e_rates"):
+        p_mean = sum(d["p_rates"]) / len(d["p_rates"])
+        rows.append((f"P: extraction on {cores} cores at once ({cores} forked processes, no "
+                     "IPC, no crawler)",
+                     f"{p_mean:.1f} pages/s (" + ", ".join(f"{x:.1f}" for x in d["p_rates"]) + ")",
+                     f"{cores} x E = {cores * d['e_mean']:.1f}",
+                     f"{p_mean / (cores * d['e_mean']):.2f}", "", ""))
+    rows += [
         (f"ceiling min(F, {cores}/(1/F+1/E))",
          f"{d['ceiling']:.1f} pages/s (E {d['crawl_e']:.1f}, measured just before and after "
          f"the crawl of round {d['crawl_round']})" if "ceiling" in d else "–", "", "", "", ""),
@@ -164,6 +181,11 @@ def table(r: dict[str, Any]) -> str:
                      "crawl " + ", ".join(_num(x.get("crawl_ratio")) for x in d["rounds"]),
                      "reindex " + ", ".join(_num(x.get("reindex_ratio")) for x in d["rounds"]),
                      "", "", ""))
+    if any("reindex_of_p" in x for x in d.get("rounds", [])):
+        rows.append(("archiver reindex / P of the same round",
+                     ", ".join(_num(x.get("reindex_of_p")) for x in d["rounds"]),
+                     "P / (cores x E): " + ", ".join(_num(x.get("p_efficiency"))
+                                                     for x in d["rounds"]), "", "", ""))
     if "trafilatura" in r:
         rows.append((f"trafilatura CLI (--parallel {16}, no WARC)", _rate(traf), "", "", "", ""))
     if "wget" in r:
@@ -348,6 +370,10 @@ def results_md(r: dict[str, Any], table_md: str, previous: Path) -> str:
         "use the mean of the E measured just before and just after it, so the machine "
         "drifting during the run moves both sides of the ratio. The round with the median "
         "ratio is the one reported (for an even number of rounds, the lower middle one).",
+        "- P: right after each E, the same pages split between one forked process per core, "
+        "all extracting at once (warm, no IPC, no crawler): what extraction alone gets from "
+        "all the cores together. P / (cores x E) below 1 means the cores slow each other down "
+        "(shared caches, or virtual cores sharing physical ones), a limit no pool can beat.",
         "- archiver crawl: `archiver crawl http://127.0.0.1:PORT/ -s DOWNLOAD_DELAY=0 -s "
         "AUTOTHROTTLE_ENABLED=False -s CONCURRENT_REQUESTS=16 -s "
         "CONCURRENT_REQUESTS_PER_DOMAIN=16` in a subprocess: it discovers the site itself "

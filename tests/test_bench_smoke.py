@@ -16,6 +16,7 @@ from tests.conftest import REPO, guarded_env
 ROWS = [
     "| F: bare Scrapy fetch (fetch ceiling) |",
     "| E: extraction alone, one core |",
+    "| P: extraction on ",
     "| ceiling min(F, ",
     "| archiver crawl |",
     "| archiver reindex |",
