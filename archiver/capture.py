@@ -177,6 +177,7 @@ class WarcCapture:
         """CDXJ for a file just closed; a failure is soft (`archiver verify --repair` redoes it)."""
         try:
             if path.name in self._read_back:
+                self.cdxj.discard(path.name)
                 index_closed_warc(path, index_dir)
             else:
                 out = self.cdxj.write(path.name, index_dir)

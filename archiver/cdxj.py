@@ -102,6 +102,9 @@ class RecordIndexer:
             self._indexer.process_index_entry(_Place(offset, length), record, warc_name,
                                               self._lines.setdefault(warc_name, _Lines()))
 
+    def discard(self, warc_name: str) -> None:
+        self._lines.pop(warc_name, None)
+
     def write(self, warc_name: str, index_dir: Path) -> Path:
         """The CDXJ file of `warc_name` from its lines (sorted, duplicates dropped)."""
         lines = sorted(set(self._lines.pop(warc_name, _Lines())))

@@ -252,18 +252,29 @@ class WarcWriter:
         self.close()
 
     # -- records ------------------------------------------------------------
-    def _write(self, record) -> tuple[int, int]:
+    def _write(self, *records) -> list[tuple[int, int]]:
+        """Append records (one gzip member each) in one write; their (offset, length).
+
+        One write for an exchange's records: a crash leaves all of them or a torn
+        tail, never a response without its request after it.
+        """
         assert self._file is not None
-        plain = BytesIO()
-        self._builder._write_warc_record(plain, record)
-        data = plain.getvalue()
-        member = zlib.compress(data, self.gzip_level, wbits=31)  # a gzip member
+        plain, members = [], []
+        for record in records:
+            buffer = BytesIO()
+            self._builder._write_warc_record(buffer, record)
+            plain.append(buffer.getvalue())
+            members.append(zlib.compress(plain[-1], self.gzip_level, wbits=31))
         start = self._file.tell()
-        self._file.write(member)
-        self.bytes_written += len(member)
-        if self.on_record is not None and record.rec_type in ("response", "revisit"):
-            self.on_record(data, self._name, start, len(member))
-        return start, len(member)
+        self._file.write(b"".join(members))
+        places = []
+        for record, data, member in zip(records, plain, members, strict=True):
+            places.append((start, len(member)))
+            if self.on_record is not None and record.rec_type in ("response", "revisit"):
+                self.on_record(data, self._name, start, len(member))
+            start += len(member)
+        self.bytes_written += sum(map(len, members))
+        return places
 
     def write_exchange(
         self, ex: HttpExchange, metadata: Mapping[str, str] | None = None,
@@ -305,7 +316,6 @@ class WarcWriter:
             warc_headers_dict=resp_fields,
             http_headers=_RawHttpHeaders(raw_head, f"{ex.status} {ex.reason}", ex.protocol),
         )
-        offset, length = self._write(response)
 
         req_line = f"{ex.method} {ex.request_target} {ex.protocol}".encode("latin-1")
         request = self._builder.create_warc_record(
@@ -316,8 +326,7 @@ class WarcWriter:
                 ex.raw_request_head or http_head(req_line, ex.request_headers),
                 f"{ex.request_target} {ex.protocol}", ex.method),
         )
-        self._write(request)
-
+        records = [response, request]
         if metadata:
             body = b"".join(f"{k}: {v}\r\n".encode() for k, v in metadata.items() if v != "")
             record = self._builder.create_warc_record(
@@ -327,7 +336,8 @@ class WarcWriter:
                                    "WARC-Warcinfo-ID": self._warcinfo_id,
                                    "WARC-Concurrent-To": response_id},
             )
-            self._write(record)
+            records.append(record)
+        (offset, length), *_ = self._write(*records)
 
         assert self._file is not None
         self._file.flush()
@@ -355,7 +365,7 @@ class WarcWriter:
             warc_headers_dict={"WARC-Record-ID": record_id, "WARC-Date": date,
                                "WARC-Warcinfo-ID": self._warcinfo_id},
         )
-        offset, length = self._write(record)
+        [(offset, length)] = self._write(record)
         assert self._file is not None
         self._file.flush()
         return CaptureRef(url=uri, warc_file=self._name, offset=offset, length=length,
