@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -47,15 +48,20 @@ def cdxj_path(index_dir: Path, warc_name: str) -> Path:
     return Path(index_dir) / (warc_name + SUFFIX)
 
 
-def index_warc(warc: Path, out: Path) -> None:
-    """Index one WARC file into `out` (sorted CDXJ), replacing it atomically."""
+def _replace(out: Path, write: Callable[[Path], object]) -> None:
+    """`write` a temporary file beside `out`, then rename it over `out` (atomic)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        write_cdx_index(str(tmp), [str(warc)], {"sort": True})
+        write(tmp)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def index_warc(warc: Path, out: Path) -> None:
+    """Index one WARC file into `out` (sorted CDXJ), replacing it atomically."""
+    _replace(out, lambda tmp: write_cdx_index(str(tmp), [str(warc)], {"sort": True}))
 
 
 def index_closed_warc(warc: Path, index_dir: Path) -> Path:
@@ -109,13 +115,7 @@ class RecordIndexer:
         """The CDXJ file of `warc_name` from its lines (sorted, duplicates dropped)."""
         lines = sorted(set(self._lines.pop(warc_name, _Lines())))
         out = cdxj_path(index_dir, warc_name)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text("".join(lines), encoding="utf-8")
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _replace(out, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
         return out
 
 

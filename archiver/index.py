@@ -53,12 +53,14 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _insert(conn: sqlite3.Connection, table: str, rows: Sequence[dict]) -> None:
+def _insert(conn: sqlite3.Connection, table: str, rows: Sequence[dict],
+            on_conflict: str = "") -> None:
+    """executemany of one INSERT (plus an optional ON CONFLICT clause) over dict rows."""
     if rows:
         columns = list(rows[0])
         conn.executemany(
             f"insert into {table} ({', '.join(f'[{c}]' for c in columns)}) "
-            f"values ({', '.join('?' * len(columns))})",
+            f"values ({', '.join('?' * len(columns))}) {on_conflict}",
             [[row[c] for c in columns] for row in rows])
 
 
@@ -66,13 +68,8 @@ def _upsert(conn: sqlite3.Connection, table: str, rows: Sequence[dict],
             pk: tuple[str, ...]) -> None:
     """Insert or update by primary key (tables without FTS triggers)."""
     if rows:
-        columns = list(rows[0])
-        updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns if c not in pk)
-        conn.executemany(
-            f"insert into {table} ({', '.join(f'[{c}]' for c in columns)}) "
-            f"values ({', '.join('?' * len(columns))}) "
-            f"on conflict ({', '.join(pk)}) do update set {updates}",
-            [[row[c] for c in columns] for row in rows])
+        updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in rows[0] if c not in pk)
+        _insert(conn, table, rows, f"on conflict ({', '.join(pk)}) do update set {updates}")
 
 
 def _upsert_seen(conn: sqlite3.Connection, table: str, rows: Sequence[dict],
@@ -85,11 +82,8 @@ def _upsert_seen(conn: sqlite3.Connection, table: str, rows: Sequence[dict],
                    for c in columns if c not in (*pk, "first_seen", "last_seen")]
         updates += [f"first_seen = min({table}.first_seen, excluded.first_seen)",
                     f"last_seen = max({table}.last_seen, excluded.last_seen)"]
-        conn.executemany(
-            f"insert into {table} ({', '.join(f'[{c}]' for c in columns)}) "
-            f"values ({', '.join('?' * len(columns))}) "
-            f"on conflict ({', '.join(pk)}) do update set {', '.join(updates)}",
-            [[row[c] for c in columns] for row in rows])
+        _insert(conn, table, rows,
+                f"on conflict ({', '.join(pk)}) do update set {', '.join(updates)}")
 
 
 class Index:

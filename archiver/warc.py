@@ -267,13 +267,13 @@ class WarcWriter:
             members.append(zlib.compress(plain[-1], self.gzip_level, wbits=31))
         start = self._file.tell()
         self._file.write(b"".join(members))
+        self.bytes_written += sum(map(len, members))
         places = []
         for record, data, member in zip(records, plain, members, strict=True):
             places.append((start, len(member)))
             if self.on_record is not None and record.rec_type in ("response", "revisit"):
                 self.on_record(data, self._name, start, len(member))
             start += len(member)
-        self.bytes_written += sum(map(len, members))
         return places
 
     def write_exchange(

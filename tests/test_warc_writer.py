@@ -185,3 +185,17 @@ def test_cdxj_lines_made_while_writing_equal_cdxj_indexer(tmp_path: Path) -> Non
     index_warc(tmp_path / "warcs" / name, theirs)
     assert len(ours.read_text().splitlines()) == 5
     assert ours.read_text() == theirs.read_text()
+
+
+def test_an_exchange_is_one_write(tmp_path: Path) -> None:
+    """Response, request and metadata reach the file together: a kill cannot split them.
+
+    The CDXJ hook runs after that write, so it sees every record of the exchange written.
+    """
+    seen: list[int] = []
+    w = writer(tmp_path, on_record=lambda *_: seen.append(w.bytes_written))
+    w.write_exchange(exchange(0), {"role": "article"})
+    after_first = w.bytes_written
+    w.write_exchange(exchange(1), {"role": "article"})
+    assert seen == [after_first, w.bytes_written]
+    w.close()
