@@ -107,6 +107,21 @@ class HttpExchange:
                 return value.split(b";")[0].strip().decode("latin-1").lower()
         return ""
 
+    @property
+    def compressed_payload(self) -> bool:
+        """Is the body compressed already (a Content-Encoding, or a compressed format)?"""
+        for name, value in self.response_headers:
+            if (name.lower() == b"content-encoding"
+                    and value.strip().lower() not in (b"", b"identity")):
+                return True
+        return self.mime_type.startswith(COMPRESSED_TYPES)
+
+
+# Formats that are compressed themselves (deflate finds nothing more in them).
+COMPRESSED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif",
+                    "video/", "audio/mpeg", "audio/ogg", "audio/aac", "application/zip",
+                    "application/gzip", "application/x-gzip", "font/woff")
+
 
 REVISIT_PROFILES = {
     "identical-payload-digest":
@@ -252,19 +267,26 @@ class WarcWriter:
         self.close()
 
     # -- records ------------------------------------------------------------
-    def _write(self, *records) -> list[tuple[int, int]]:
+    def _write(self, *records, compressed_payload: bool = False) -> list[tuple[int, int]]:
         """Append records (one gzip member each) in one write; their (offset, length).
 
         One write for an exchange's records: a crash leaves all of them or a torn
-        tail, never a response without its request after it.
+        tail, never a response without its request after it. With
+        `compressed_payload`, the first record's payload is compressed already
+        (gzip or brotli on the wire, a JPEG): deflate's search for repeats finds
+        nothing in it at any level, so that member is Huffman-coded only, which is
+        the same size for a quarter of the CPU.
         """
         assert self._file is not None
         plain, members = [], []
-        for record in records:
+        for n, record in enumerate(records):
             buffer = BytesIO()
             self._builder._write_warc_record(buffer, record)
             plain.append(buffer.getvalue())
-            members.append(zlib.compress(plain[-1], self.gzip_level, wbits=31))
+            strategy = (zlib.Z_HUFFMAN_ONLY if compressed_payload and n == 0
+                        else zlib.Z_DEFAULT_STRATEGY)
+            deflate = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31, 8, strategy)
+            members.append(deflate.compress(plain[-1]) + deflate.flush())
         start = self._file.tell()
         self._file.write(b"".join(members))
         self.bytes_written += sum(map(len, members))
@@ -337,7 +359,8 @@ class WarcWriter:
                                    "WARC-Concurrent-To": response_id},
             )
             records.append(record)
-        (offset, length), *_ = self._write(*records)
+        (offset, length), *_ = self._write(
+            *records, compressed_payload=kind == "response" and ex.compressed_payload)
 
         assert self._file is not None
         self._file.flush()
