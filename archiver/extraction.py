@@ -36,6 +36,7 @@ from trafilatura import bare_extraction
 from trafilatura.settings import set_date_params
 
 from archiver.encoding import decode_html
+from archiver.workpool import WorkerPool
 
 # Fewer words than this is a stub, an error or a navigation page, not an article.
 MIN_WORDS = 20
@@ -352,7 +353,7 @@ def try_extract(html: bytes, url: str,
 
 
 def extraction_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for `try_extract` (crawl and reindex alike).
+    """Worker processes for `try_extract` in reindex (the crawl uses `crawl_pool`).
 
     forkserver: never fork a process holding a reactor, threads or open
     databases; workers import trafilatura once and are reused. Each worker
@@ -369,13 +370,30 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _worker_init(parent: int) -> None:
-    """Pool initializer: cheap garbage collection, and exit with the parent."""
-    # Extraction makes many short-lived objects; with the default thresholds the
-    # collector ran a full pass every few pages over every module object, about
-    # 5 % of a worker's time. Frozen imports are skipped; collections are rarer.
+    """ProcessPoolExecutor initializer: cheap garbage collection, and exit with the parent."""
+    worker_gc()
+    _exit_with(parent)
+
+
+def worker_gc() -> None:
+    """Cheap garbage collection for an extraction worker.
+
+    Extraction makes many short-lived objects; with the default thresholds the
+    collector ran a full pass every few pages over every module object, about
+    5 % of a worker's time. Frozen imports are skipped; collections are rarer.
+    """
     gc.freeze()
     gc.set_threshold(10_000, 50, 100)
-    _exit_with(parent)
+
+
+def crawl_pool(workers: int) -> WorkerPool:
+    """Worker processes for `try_extract` in the crawl, fed by the event loop itself.
+
+    The fork server imports this module (and trafilatura) once; every worker starts
+    with it loaded. (Also warming up dateparser there, 2 s of CPU that a worker pays
+    when a page first needs it, stalled every small crawl by those 2 s: left lazy.)
+    """
+    return WorkerPool(workers, initializer=worker_gc, preload=[__name__])
 
 
 def _exit_with(pid: int, interval: float = 1.0) -> None:

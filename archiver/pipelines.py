@@ -14,11 +14,8 @@ crawl run) into transactions on `index.db`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +25,12 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from archiver.capture import capture_written, run_recorded
 from archiver.config import ArchiverConfig
-from archiver.extraction import extraction_pool, try_extract
+from archiver.extraction import crawl_pool, try_extract
 from archiver.index import Index
 from archiver.items import ArticleItem, CaptureRef, FeedCapture, SitemapCapture
 from archiver.rows import article_row, capture_row, feed_item_rows, sitemap_entry_rows
 from archiver.runs import run_row
+from archiver.workpool import WorkerCrashed, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +41,7 @@ class ExtractPipeline:
         self.workers = workers
         self.crawler = crawler
         self.extract = extract
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ExtractPipeline:
@@ -53,33 +51,29 @@ class ExtractPipeline:
         if self.crawler is not None and self.crawler.stats is not None:
             self.crawler.stats.inc_value(key)
 
-    def pool(self) -> ProcessPoolExecutor:
+    def pool(self) -> WorkerPool:
         if self._pool is None:
-            self._pool = extraction_pool(self.workers)
+            self._pool = crawl_pool(self.workers)
         return self._pool
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticleItem):
             return item
-        loop = asyncio.get_running_loop()
         try:
-            item.extracted, item.failure = await loop.run_in_executor(
-                self.pool(), self.extract, item.html, item.url, item.content_type)
-        except BrokenProcessPool:
-            # A worker died (out of memory, a crash in a parser): start a new pool
-            # and record the page as failed, not lost: it is in the WARC.
+            item.extracted, item.failure = await self.pool().run(
+                self.extract, item.html, item.url, item.content_type)
+        except WorkerCrashed:
+            # A worker died (out of memory, a crash in a parser): a new one takes over,
+            # and the page is recorded as failed, not lost: it is in the WARC.
             self._inc("archiver/extract/worker_crash")
-            logger.error("extraction worker crashed on %s; restarting the pool", item.url)
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            logger.error("extraction worker crashed on %s; a new one takes over", item.url)
             item.failure = "extraction worker crashed"
         self._inc("archiver/extract/failed" if item.failure else "archiver/extract/ok")
         return item
 
     def close_spider(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
 
