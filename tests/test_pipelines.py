@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,33 @@ def test_worker_crash_is_survived_and_recorded(tmp_path: Path, demo_truth) -> No
     assert [(f["url"], f["reason"]) for f in failures] == [
         (batch[1].url, "extraction worker crashed")]
     db.close()
+
+
+def test_index_rows_go_in_batches_and_never_wait_longer_than_max_delay(
+        tmp_path: Path, demo_truth) -> None:
+    failed = items(demo_truth, 5)
+    for item in failed:
+        item.failure = "no article: test"
+    pipe = IndexPipeline(tmp_path / "index.db", batch_size=3, max_delay=60)
+    pipe.open_spider()
+
+    def written() -> int:
+        with sqlite3.connect(tmp_path / "index.db") as db:
+            return db.execute("select count(*) from article_failures").fetchone()[0]
+
+    for n, item in enumerate(failed[:3]):
+        assert written() == 0, f"written before the batch was full ({n} rows)"
+        with pytest.raises(DropItem):
+            pipe.process_item(item)
+    assert written() == 3  # the third row filled the batch
+
+    pipe.max_delay = 0.2
+    with pytest.raises(DropItem):
+        pipe.process_item(failed[3])
+    assert written() == 3
+    time.sleep(0.3)
+    with pytest.raises(DropItem):
+        pipe.process_item(failed[4])  # the row before it has waited long enough: both go
+    assert written() == 5
+    pipe.close_spider()
+    pipe.spider_closed(None, "finished")
