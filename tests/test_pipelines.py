@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from scrapy.exceptions import DropItem
+from scrapy.utils.test import get_crawler
 
 from archiver.demosite import render
 from archiver.extraction import try_extract
@@ -98,6 +99,7 @@ def test_index_rows_go_in_batches_and_never_wait_longer_than_max_delay(
         assert written() == 0, f"written before the batch was full ({n} rows)"
         with pytest.raises(DropItem):
             pipe.process_item(item)
+    pipe.drain()  # nothing pending: waits for the writer thread
     assert written() == 3  # the third row filled the batch
 
     pipe.max_delay = 0.2
@@ -107,6 +109,36 @@ def test_index_rows_go_in_batches_and_never_wait_longer_than_max_delay(
     time.sleep(0.3)
     with pytest.raises(DropItem):
         pipe.process_item(failed[4])  # the row before it has waited long enough: both go
+    pipe.drain()
     assert written() == 5
     pipe.close_spider()
     pipe.spider_closed(None, "finished")
+
+
+def test_a_batch_is_written_by_the_writer_thread_while_the_crawl_goes_on(
+        tmp_path: Path, demo_truth) -> None:
+    """Handing a batch over returns at once; its counts arrive when it is written."""
+    demo = items(demo_truth, 8)
+    fields = [try_extract(item.html, item.url)[0] for item in demo]
+    crawler = get_crawler()
+    pipe = IndexPipeline(tmp_path / "index.db", crawler, batch_size=10_000)
+    pipe.open_spider()
+    for n in range(1500):
+        url = f"{BASE}/story/copy-{n}/"
+        ref = CaptureRef(url=url, warc_file="F.warc.gz", offset=n, length=1,
+                         record_id=f"<urn:uuid:copy-{n}>", payload_digest="sha1:X",
+                         fetched_at="2026-01-01T00:00:00Z", status=200, mime_type="text/html")
+        item = ArticleItem(url=url, html=b"", capture=ref, site="demo")
+        item.extracted = {**fields[n % 8], "url": url, "canonical_url": url}
+        pipe.process_item(item)
+    started = time.perf_counter()
+    pipe.flush()
+    handed_over = time.perf_counter() - started
+    assert crawler.stats.get_value("archiver/index/articles") is None  # not written yet
+    pipe.drain()
+    written = time.perf_counter() - started
+    assert crawler.stats.get_value("archiver/index/articles") == 1500
+    assert handed_over < written / 5, (handed_over, written)
+    pipe.spider_closed(None, "finished")
+    with sqlite3.connect(tmp_path / "index.db") as db:
+        assert db.execute("select count(*) from articles_fts").fetchone()[0] == 1500
