@@ -1,15 +1,16 @@
 """Scrapy glue: thin pipelines over `archiver.extraction` and `archiver.index`.
 
 ExtractPipeline runs `extract_article` in a pool of worker processes (one per
-core by default), so fetching, WARC writing and extraction overlap and the
-reactor thread never parses HTML. Scrapy's scraper slot (SCRAPER_SLOT_MAX_ACTIVE_SIZE)
-is the back-pressure: while bodies wait for a worker, the engine stops
-feeding new responses, so memory stays bounded whatever the crawl's size.
+core by default; `archiver.workpool`), so fetching, WARC writing and extraction
+overlap and the reactor thread never parses HTML. Scrapy's scraper slot
+(SCRAPER_SLOT_MAX_ACTIVE_SIZE) is the back-pressure: while bodies wait for a
+worker, the engine stops feeding new responses, so memory stays bounded
+whatever the crawl's size.
 A page that yields no article is recorded with its reason (soft failure: it
 is in the WARC and can be re-extracted).
 
 IndexPipeline batches rows (captures, articles, feed items, failures, the
-crawl run) into transactions on `index.db`.
+crawl run) into transactions on `index.db`, committed by a writer thread.
 """
 
 from __future__ import annotations

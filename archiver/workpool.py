@@ -5,8 +5,8 @@ feeder thread (which pickles it into a pipe shared by all workers) and collects
 results in a manager thread. In the benchmark crawl those two threads cost the
 crawler ~0.45 ms of CPU per page and four thread switches, on a machine whose
 cores are already full. Here the event loop writes each task to its worker's
-socket itself (asyncio buffers what the socket cannot take yet, so a large page
-never blocks the reactor) and reads results as they arrive.
+socket itself (what the socket cannot take yet is kept and sent when it can, so
+a large page never blocks the reactor) and reads results as they arrive.
 
 - Each worker holds at most `depth` tasks (default 2: the one it works on and the
   next, waiting in its socket), so it never waits for the crawler between pages.
@@ -85,7 +85,6 @@ class _Worker:
     def __init__(self, process: multiprocessing.process.BaseProcess, sock: socket.socket) -> None:
         self.process = process
         self.sock = sock
-        self.ready = False  # the event loop watches its socket
         self.tasks: dict[int, asyncio.Future] = {}
         self.outgoing = bytearray()  # what its socket could not take yet
         self.incoming = bytearray()  # a result not wholly read yet
@@ -219,7 +218,12 @@ class WorkerPool:
             self._answered(worker, message)
 
     def _answered(self, worker: _Worker, message: bytes) -> None:
-        task_id, (ok, value) = pickle.loads(message)
+        try:
+            task_id, (ok, value) = pickle.loads(message)
+        except Exception as exc:  # e.g. an exception class this process cannot import
+            # a worker answers its tasks in order: this is the oldest one's answer
+            task_id = next(iter(worker.tasks), -1)
+            ok, value = False, RuntimeError(f"unreadable answer from a worker: {exc!r}")
         future = worker.tasks.pop(task_id, None)
         if future is not None and not future.done():
             if ok:

@@ -36,6 +36,17 @@ def die(code: int):
     os._exit(code)
 
 
+class TwoArgError(Exception):
+    """Pickles fine, but cannot be unpickled (its __init__ wants two arguments)."""
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(a)
+
+
+def raise_two_arg_error():
+    raise TwoArgError("a", "b")
+
+
 def run(coro):
     return asyncio.run(coro)
 
@@ -68,6 +79,21 @@ def test_an_exception_in_the_worker_reaches_the_caller() -> None:
     finally:
         pool.close()
     assert value == "still serving"
+
+
+def test_an_answer_that_cannot_be_read_fails_its_task_not_the_pool() -> None:
+    pool = WorkerPool(1)
+
+    async def go():
+        with pytest.raises(RuntimeError, match="unreadable answer"):
+            await pool.run(raise_two_arg_error)
+        return await pool.run(echo, "next")
+
+    try:
+        value, _ = run(go())
+    finally:
+        pool.close()
+    assert value == "next"
 
 
 def test_a_dead_worker_fails_its_own_task_only_and_is_replaced() -> None:
