@@ -331,6 +331,8 @@ def results_md(r: dict[str, Any], table_md: str, previous: Path) -> str:
     m, a = r["machine"], r["args"]
     flags = " ".join(f for f, on in (("--quick", a["quick"]), ("--skip-peers", a["skip_peers"]))
                      if on)
+    if a.get("rounds") and a["rounds"] != (1 if a["quick"] else 3):  # not the default
+        flags = f"--rounds {a['rounds']} {flags}"
     versions = ", ".join(f"{k} {m[k]}" for k in ("python", "scrapy", "twisted", "trafilatura",
                                                   "lxml", "warcio", "sqlite", "wget"))
     parts = [
