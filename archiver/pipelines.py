@@ -82,7 +82,8 @@ class ExtractPipeline:
 
 
 class IndexPipeline:
-    """Rows go to the index in transactions of `batch_size` rows, or older than `max_delay` s.
+    """Rows go to the index in transactions of `batch_size` rows, or sooner once the
+    oldest pending row has waited `max_delay` seconds (checked as rows come).
 
     Large transactions are cheaper: FTS5 writes one segment per commit and merges
     them later, so at 100 articles per commit instead of 25 an article costs ~15 %
