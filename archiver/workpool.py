@@ -14,16 +14,16 @@ a large page never blocks the reactor) and reads results as they arrive.
   (Scrapy's scraper slot, in the crawl).
 - A worker that dies (out of memory, a crash in a C parser) fails its own tasks
   only, with `WorkerCrashed`; a new worker takes over.
-- Workers exit when their socket closes: when the pool is closed (also at the
-  interpreter's exit), and when the process that made it dies, even by SIGKILL.
-  They ignore SIGINT (a Ctrl-C reaches the whole process group): the crawler's
-  graceful shutdown still needs them, and closes the pool when done.
+- Workers exit when their socket closes: when the pool is closed, and when the
+  process that made it dies, even by SIGKILL (an interpreter that exits without
+  closing the pool ends them too: they are daemon processes). They ignore SIGINT
+  (a Ctrl-C reaches the whole process group): the crawler's graceful shutdown
+  still needs them, and closes the pool when done.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import itertools
 import logging
 import multiprocessing
@@ -147,8 +147,6 @@ class WorkerPool:
                 child_end.close()
             ours.setblocking(False)
             worker = _Worker(process, ours)
-            if not self._workers:  # before multiprocessing's own exit hook joins them
-                atexit.register(self.close)
             self._workers.append(worker)
             self._loop.add_reader(ours.fileno(), self._readable, worker)
 
@@ -259,7 +257,6 @@ class WorkerPool:
         if self._closed:
             return
         self._closed = True
-        atexit.unregister(self.close)
         while self._waiting:
             self._waiting.popleft()[3].cancel()
         workers, self._workers = self._workers, []
